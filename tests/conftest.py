@@ -1,0 +1,14 @@
+"""Shared pytest fixtures: the GitHub double and the store live in plugins owned by their modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return FIXTURES
