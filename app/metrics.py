@@ -1,0 +1,47 @@
+"""Prometheus metrics, one registry per app instance (no global registry, so tests and replicas stay apart)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.deliveries = Counter(
+            "self_improve_webhook_deliveries",
+            "Webhook deliveries by event and outcome",
+            ["event", "outcome"],
+            registry=r,
+        )
+        self.jobs = Gauge(
+            "self_improve_jobs", "Jobs in the store by state (sampled at scrape)", ["state"], registry=r
+        )
+        self.job_runs = Counter(
+            "self_improve_job_runs", "Job executions by kind and outcome", ["kind", "outcome"], registry=r
+        )
+        self.github_requests = Counter(
+            "self_improve_github_requests",
+            "GitHub API responses by method and status (0 = no response)",
+            ["method", "status"],
+            registry=r,
+        )
+        self.rate_limit_remaining = Gauge(
+            "self_improve_github_rate_limit_remaining",
+            "x-ratelimit-remaining last seen, per installation ('app' for JWT calls)",
+            ["installation"],
+            registry=r,
+        )
+        self.hook_target_mismatch = Counter(
+            "self_improve_hook_target_mismatch",
+            "Deliveries whose X-GitHub-Hook-Installation-Target-ID is not our App ID",
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
