@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.store_backends import store
+
+__all__ = ["store"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

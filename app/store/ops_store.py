@@ -1,0 +1,121 @@
+"""Every `Store` method written once over the shared operations; a backend supplies two drivers."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from app.store import queries as q
+from app.store.base import AcceptResult, AuditEvent, Delivery, DeliveryIn, Job, JobIn, Run, RunIn
+
+T = TypeVar("T")
+
+
+class OpStore(abc.ABC):
+    """A `Store` whose backend runs `queries` operations: writes in a transaction, reads without."""
+
+    @abc.abstractmethod
+    async def open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def ping(self) -> bool: ...
+
+    @abc.abstractmethod
+    async def _write_op(self, op: q.Op[T]) -> T: ...
+
+    @abc.abstractmethod
+    async def _read_op(self, op: q.Op[T]) -> T: ...
+
+    async def accept_delivery(
+        self, delivery: DeliveryIn, jobs: Sequence[JobIn], *, now: float
+    ) -> AcceptResult:
+        return await self._write_op(q.accept_delivery(delivery, jobs, now))
+
+    async def get_delivery(self, guid: str) -> Delivery | None:
+        return await self._read_op(q.get_delivery(guid))
+
+    async def deliveries_since(self, since: float) -> list[Delivery]:
+        return await self._read_op(q.deliveries_since(since))
+
+    async def enqueue_job(self, job: JobIn, *, now: float) -> Job | None:
+        return await self._write_op(q.enqueue_job(job, None, now))
+
+    async def claim_jobs(
+        self, worker_id: str, *, limit: int, lease_seconds: float, now: float
+    ) -> list[Job]:
+        return await self._write_op(q.claim_jobs(worker_id, limit, lease_seconds, now))
+
+    async def extend_lease(self, job_id: int, worker_id: str, *, lease_until: float) -> bool:
+        return await self._write_op(q.extend_lease(job_id, worker_id, lease_until))
+
+    async def finish_job(self, job_id: int, worker_id: str, *, now: float) -> bool:
+        return await self._write_op(q.finish_job(job_id, worker_id, now))
+
+    async def fail_job(
+        self, job_id: int, worker_id: str, *, error: str, retry_at: float | None, now: float
+    ) -> bool:
+        return await self._write_op(q.fail_job(job_id, worker_id, error, retry_at, now))
+
+    async def cancel_installation_jobs(self, installation_id: int, *, now: float) -> int:
+        return await self._write_op(q.cancel_installation_jobs(installation_id, now))
+
+    async def get_job(self, job_id: int) -> Job | None:
+        return await self._read_op(q.get_job(job_id))
+
+    async def job_counts(self) -> dict[str, int]:
+        return await self._read_op(q.job_counts())
+
+    async def get_or_create_run(self, run: RunIn, *, now: float) -> Run:
+        return await self._write_op(q.get_or_create_run(run, now))
+
+    async def update_run(self, run_id: int, *, now: float, **fields: Any) -> Run:
+        return await self._write_op(q.update_run(run_id, now, fields))
+
+    async def get_run(self, run_id: int) -> Run | None:
+        return await self._read_op(q.get_run(run_id))
+
+    async def list_runs(
+        self, *, page: int, per_page: int, repository: str | None = None
+    ) -> tuple[list[Run], bool]:
+        return await self._read_op(q.list_runs(page, per_page, repository))
+
+    async def find_runs(
+        self, *, repository: str, target_number: int, target_kind: str | None = None
+    ) -> list[Run]:
+        return await self._read_op(q.find_runs(repository, target_number, target_kind))
+
+    async def append_audit(
+        self,
+        name: str,
+        *,
+        run_id: int | None,
+        repository: str | None,
+        target: str | None,
+        actor: str | None,
+        data: dict[str, Any],
+        now: float,
+    ) -> AuditEvent:
+        return await self._write_op(
+            q.append_audit(name, run_id, repository, target, actor, data, now)
+        )
+
+    async def list_audit(self, *, run_id: int | None = None) -> list[AuditEvent]:
+        return await self._read_op(q.list_audit(run_id))
+
+    async def set_installation(
+        self, installation_id: int, *, account: str | None, state: str, now: float
+    ) -> None:
+        await self._write_op(q.set_installation(installation_id, account, state, now))
+
+    async def installation_state(self, installation_id: int) -> str | None:
+        return await self._read_op(q.installation_state(installation_id))
+
+    async def get_meta(self, key: str) -> str | None:
+        return await self._read_op(q.get_meta(key))
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._write_op(q.set_meta(key, value))

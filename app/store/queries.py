@@ -1,0 +1,551 @@
+"""The store's logic, once for every backend: each operation is a generator that yields statements.
+
+A backend drives the generator: it runs each yielded `Stmt` and sends the result back. SQLite drives it
+on its writer thread, PostgreSQL with asyncpg awaits each statement; the rules (dedup, coalescing, leases)
+live here only. SQL uses `?` placeholders; the PostgreSQL driver renumbers them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from app.store.base import (
+    RUN_JSON_FIELDS,
+    RUN_UPDATABLE,
+    Accepted,
+    AcceptResult,
+    AuditEvent,
+    Delivery,
+    DeliveryIn,
+    DeliveryState,
+    Job,
+    JobIn,
+    JobState,
+    Run,
+    RunIn,
+    dumps,
+)
+
+T = TypeVar("T")
+
+# SQLite reads this as a comment (its writer thread already serialises claims); the PostgreSQL driver
+# replaces it with row locks that let replicas claim side by side without taking the same job.
+LOCK_FOR_CLAIM = "/*lock-for-claim*/"
+_CLAIMABLE = (
+    "SELECT * FROM jobs j WHERE j.state = ? AND j.run_after <= ? AND NOT EXISTS ("
+    " SELECT 1 FROM jobs r WHERE r.target_key = j.target_key AND r.state = ?)"
+    " ORDER BY j.run_after, j.id LIMIT ? /*lock-for-claim*/"
+)
+
+
+@dataclass(frozen=True)
+class Stmt:
+    sql: str
+    args: tuple[Any, ...]
+    fetch: Literal["all", "one", "run"]
+
+
+Op = Generator[Stmt, Any, T]
+
+
+def _all(sql: str, *args: Any) -> Stmt:
+    return Stmt(sql, args, "all")
+
+
+def _one(sql: str, *args: Any) -> Stmt:
+    return Stmt(sql, args, "one")
+
+
+def _run(sql: str, *args: Any) -> Stmt:
+    return Stmt(sql, args, "run")
+
+
+def drive(cursor: Any, op: Op[T]) -> T:
+    """Run an operation to the end on a synchronous cursor."""
+    try:
+        stmt = next(op)
+        while True:
+            result = getattr(cursor, stmt.fetch)(stmt.sql, *stmt.args)
+            stmt = op.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]  # the generator's declared return type
+
+
+# -- rows to records -------------------------------------------------------------------------------
+
+
+def _job(row: dict[str, Any]) -> Job:
+    return Job(
+        id=int(row["id"]),
+        kind=row["kind"],
+        idempotency_key=row["idempotency_key"],
+        target_key=row["target_key"],
+        delivery_guid=row["delivery_guid"],
+        installation_id=row["installation_id"],
+        repository=row["repository"],
+        payload=json.loads(row["payload"]),
+        state=JobState(row["state"]),
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        lease_owner=row["lease_owner"],
+        lease_until=row["lease_until"],
+        run_after=row["run_after"],
+        last_error=row["last_error"],
+        coalesced=row["coalesced"],
+        created_at=row["created_at"],
+    )
+
+
+def _delivery(row: dict[str, Any]) -> Delivery:
+    return Delivery(
+        guid=row["guid"],
+        event=row["event"],
+        action=row["action"],
+        installation_id=row["installation_id"],
+        repository=row["repository"],
+        state=DeliveryState(row["state"]),
+        received_at=row["received_at"],
+        attempts=row["attempts"],
+        error=row["error"],
+    )
+
+
+def _run_record(row: dict[str, Any]) -> Run:
+    return Run(
+        id=int(row["id"]),
+        job_id=row["job_id"],
+        repository=row["repository"],
+        installation_id=row["installation_id"],
+        target_kind=row["target_kind"],
+        target_number=row["target_number"],
+        trigger=json.loads(row["trigger"]),
+        sender=row["sender"],
+        role=row["role"],
+        state=row["state"],
+        detail=row["detail"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        snapshot=json.loads(row["snapshot"]) if row["snapshot"] else None,
+        diagnosis=json.loads(row["diagnosis"]) if row["diagnosis"] else None,
+        effects=json.loads(row["effects"] or "{}"),
+    )
+
+
+def _audit(row: dict[str, Any]) -> AuditEvent:
+    return AuditEvent(
+        id=int(row["id"]),
+        name=row["name"],
+        run_id=row["run_id"],
+        repository=row["repository"],
+        target=row["target"],
+        actor=row["actor"],
+        data=json.loads(row["data"]),
+        created_at=row["created_at"],
+    )
+
+
+# -- deliveries and jobs ---------------------------------------------------------------------------
+
+
+def accept_delivery(delivery: DeliveryIn, jobs: Sequence[JobIn], now: float) -> Op[AcceptResult]:
+    """Store a verified delivery with its jobs in one transaction (store, then acknowledge).
+
+    A GUID seen before is a duplicate unless its processing failed: GitHub's redelivery reuses the
+    GUID, so a failed delivery's jobs are queued again.
+    """
+    existing = yield _one("SELECT state FROM deliveries WHERE guid = ?", delivery.guid)
+    payload = delivery.payload.decode("utf-8", errors="replace")
+    state = DeliveryState.RECEIVED if jobs else DeliveryState.IGNORED
+    if existing is None:
+        yield _run(
+            "INSERT INTO deliveries (guid, event, action, installation_id, repository, hook_id, state,"
+            " payload, received_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            delivery.guid,
+            delivery.event,
+            delivery.action,
+            delivery.installation_id,
+            delivery.repository,
+            delivery.hook_id,
+            state.value,
+            payload,
+            now,
+            now,
+        )
+        outcome = Accepted.NEW
+    elif existing["state"] == DeliveryState.FAILED.value:
+        yield _run(
+            "UPDATE deliveries SET state = ?, attempts = attempts + 1, error = NULL, updated_at = ?"
+            " WHERE guid = ?",
+            state.value,
+            now,
+            delivery.guid,
+        )
+        outcome = Accepted.RETRY
+    else:
+        return AcceptResult(Accepted.DUPLICATE, 0, 0)
+    queued = coalesced = 0
+    for job in jobs:
+        made = yield from enqueue_job(job, delivery.guid, now, retry=outcome is Accepted.RETRY)
+        if made is None:
+            coalesced += 1
+        else:
+            queued += 1
+    if jobs and queued == 0:
+        # Every job joined work already waiting or done: this delivery needs nothing more.
+        yield _run(
+            "UPDATE deliveries SET state = ?, updated_at = ? WHERE guid = ?",
+            DeliveryState.DONE.value,
+            now,
+            delivery.guid,
+        )
+    return AcceptResult(outcome, queued, coalesced)
+
+
+def enqueue_job(
+    job: JobIn, delivery_guid: str | None, now: float, *, retry: bool = False
+) -> Op[Job | None]:
+    """Queue a job unless its trigger was seen (idempotency key) or a diagnosis already waits for the
+    same target; in both cases the existing job absorbs it and `None` is returned."""
+    same = yield _one("SELECT id, state FROM jobs WHERE idempotency_key = ?", job.idempotency_key)
+    if same is not None:
+        if retry and same["state"] in (JobState.FAILED.value, JobState.CANCELLED.value):
+            row = yield _one(
+                "UPDATE jobs SET state = ?, attempts = 0, run_after = ?, last_error = NULL,"
+                " lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ? RETURNING *",
+                JobState.QUEUED.value,
+                now,
+                now,
+                same["id"],
+            )
+            return _job(row) if row is not None else None
+        yield _run("UPDATE jobs SET coalesced = coalesced + 1 WHERE id = ?", same["id"])
+        return None
+    if job.kind == "self_improve":
+        waiting = yield _one(
+            "SELECT id FROM jobs WHERE target_key = ? AND kind = ? AND state = ?",
+            job.target_key,
+            job.kind,
+            JobState.QUEUED.value,
+        )
+        if waiting is not None:
+            yield _run("UPDATE jobs SET coalesced = coalesced + 1 WHERE id = ?", waiting["id"])
+            return None
+    row = yield _one(
+        "INSERT INTO jobs (kind, idempotency_key, target_key, delivery_guid, installation_id,"
+        " repository, payload, state, attempts, max_attempts, run_after, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?) RETURNING *",
+        job.kind,
+        job.idempotency_key,
+        job.target_key,
+        delivery_guid,
+        job.installation_id,
+        job.repository,
+        dumps(job.payload),
+        JobState.QUEUED.value,
+        job.max_attempts,
+        now,
+        now,
+        now,
+    )
+    return _job(row)
+
+
+def claim_jobs(worker_id: str, limit: int, lease_seconds: float, now: float) -> Op[list[Job]]:
+    """Lease due jobs; an expired lease (a worker that died) makes a running job claimable again.
+
+    One job at a time per target: a job whose target has another job under a live lease waits.
+    """
+    # Running jobs whose lease ran out go back to the queue first (their worker is gone).
+    yield _run(
+        "UPDATE jobs SET state = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?"
+        " WHERE state = ? AND lease_until < ?",
+        JobState.QUEUED.value,
+        now,
+        JobState.RUNNING.value,
+        now,
+    )
+    rows = yield _all(
+        _CLAIMABLE,
+        JobState.QUEUED.value,
+        now,
+        JobState.RUNNING.value,
+        limit,
+    )
+    claimed: list[Job] = []
+    targets: set[str] = set()
+    for row in rows:
+        if len(claimed) >= limit or row["target_key"] in targets:
+            continue
+        got = yield _one(
+            "UPDATE jobs SET state = ?, lease_owner = ?, lease_until = ?, attempts = attempts + 1,"
+            " updated_at = ? WHERE id = ? AND state = ? RETURNING *",
+            JobState.RUNNING.value,
+            worker_id,
+            now + lease_seconds,
+            now,
+            row["id"],
+            JobState.QUEUED.value,
+        )
+        if got is not None:
+            claimed.append(_job(got))
+            targets.add(row["target_key"])
+    return claimed
+
+
+def extend_lease(job_id: int, worker_id: str, lease_until: float) -> Op[bool]:
+    n = yield _run(
+        "UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ? AND state = ?",
+        lease_until,
+        job_id,
+        worker_id,
+        JobState.RUNNING.value,
+    )
+    return bool(n)
+
+
+def _settle_delivery(delivery_guid: str | None, now: float) -> Op[None]:
+    """A delivery is done when all its jobs are done, failed when any of them failed for good."""
+    if delivery_guid is None:
+        return
+    rows = yield _all("SELECT state, last_error FROM jobs WHERE delivery_guid = ?", delivery_guid)
+    states = {r["state"] for r in rows}
+    if states & {JobState.QUEUED.value, JobState.RUNNING.value}:
+        return
+    failed = [r["last_error"] for r in rows if r["state"] == JobState.FAILED.value]
+    yield _run(
+        "UPDATE deliveries SET state = ?, error = ?, updated_at = ? WHERE guid = ?",
+        (DeliveryState.FAILED if failed else DeliveryState.DONE).value,
+        failed[0] if failed else None,
+        now,
+        delivery_guid,
+    )
+
+
+def finish_job(job_id: int, worker_id: str, now: float) -> Op[bool]:
+    row = yield _one(
+        "UPDATE jobs SET state = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?"
+        " WHERE id = ? AND lease_owner = ? AND state = ? RETURNING delivery_guid",
+        JobState.DONE.value,
+        now,
+        job_id,
+        worker_id,
+        JobState.RUNNING.value,
+    )
+    if row is None:
+        return False  # the lease was lost: another worker owns the job now
+    yield from _settle_delivery(row["delivery_guid"], now)
+    return True
+
+
+def fail_job(
+    job_id: int, worker_id: str, error: str, retry_at: float | None, now: float
+) -> Op[bool]:
+    """Record a failure: back to the queue at `retry_at` while attempts remain, else failed for good."""
+    row = yield _one(
+        "SELECT attempts, max_attempts, delivery_guid FROM jobs"
+        " WHERE id = ? AND lease_owner = ? AND state = ?",
+        job_id,
+        worker_id,
+        JobState.RUNNING.value,
+    )
+    if row is None:
+        return False
+    final = retry_at is None or row["attempts"] >= row["max_attempts"]
+    yield _run(
+        "UPDATE jobs SET state = ?, run_after = ?, last_error = ?, lease_owner = NULL,"
+        " lease_until = NULL, updated_at = ? WHERE id = ?",
+        (JobState.FAILED if final else JobState.QUEUED).value,
+        now if final else retry_at,
+        error[:4000],
+        now,
+        job_id,
+    )
+    if final:
+        yield from _settle_delivery(row["delivery_guid"], now)
+    return True
+
+
+def cancel_installation_jobs(installation_id: int, now: float) -> Op[int]:
+    n = yield _run(
+        "UPDATE jobs SET state = ?, last_error = ?, updated_at = ? WHERE installation_id = ?"
+        " AND state = ?",
+        JobState.CANCELLED.value,
+        "installation removed or suspended",
+        now,
+        installation_id,
+        JobState.QUEUED.value,
+    )
+    return int(n)
+
+
+def get_job(job_id: int) -> Op[Job | None]:
+    row = yield _one("SELECT * FROM jobs WHERE id = ?", job_id)
+    return _job(row) if row is not None else None
+
+
+def job_counts() -> Op[dict[str, int]]:
+    rows = yield _all("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+    counts = {s.value: 0 for s in JobState}
+    counts.update({r["state"]: int(r["n"]) for r in rows})
+    return counts
+
+
+def get_delivery(guid: str) -> Op[Delivery | None]:
+    row = yield _one("SELECT * FROM deliveries WHERE guid = ?", guid)
+    return _delivery(row) if row is not None else None
+
+
+def deliveries_since(since: float) -> Op[list[Delivery]]:
+    rows = yield _all("SELECT * FROM deliveries WHERE received_at >= ? ORDER BY received_at", since)
+    return [_delivery(r) for r in rows]
+
+
+# -- runs and audit --------------------------------------------------------------------------------
+
+
+def get_or_create_run(run: RunIn, now: float) -> Op[Run]:
+    """One run per job: a job retried after a crash finds the run it started before."""
+    if run.job_id is not None:
+        row = yield _one("SELECT * FROM runs WHERE job_id = ?", run.job_id)
+        if row is not None:
+            return _run_record(row)
+    row = yield _one(
+        "INSERT INTO runs (job_id, repository, installation_id, target_kind, target_number, trigger,"
+        " sender, role, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?) RETURNING *",
+        run.job_id,
+        run.repository,
+        run.installation_id,
+        run.target_kind,
+        run.target_number,
+        dumps(run.trigger),
+        run.sender,
+        run.role,
+        now,
+    )
+    return _run_record(row)
+
+
+def update_run(run_id: int, now: float, fields: dict[str, Any]) -> Op[Run]:
+    unknown = set(fields) - RUN_UPDATABLE
+    if unknown:
+        raise ValueError(f"run fields cannot be updated: {sorted(unknown)}")
+    if fields:
+        names = sorted(fields)
+        values = [
+            dumps(fields[n]) if n in RUN_JSON_FIELDS and fields[n] is not None else fields[n]
+            for n in names
+        ]
+        assignments = ", ".join(f"{n} = ?" for n in names)  # names come from RUN_UPDATABLE only
+        # Column names come from the RUN_UPDATABLE allow-list, values are bound.
+        yield _run(f"UPDATE runs SET {assignments} WHERE id = ?", *values, run_id)  # noqa: S608
+    row = yield _one("SELECT * FROM runs WHERE id = ?", run_id)
+    if row is None:
+        raise KeyError(f"no run {run_id}")
+    return _run_record(row)
+
+
+def get_run(run_id: int) -> Op[Run | None]:
+    row = yield _one("SELECT * FROM runs WHERE id = ?", run_id)
+    return _run_record(row) if row is not None else None
+
+
+def list_runs(page: int, per_page: int, repository: str | None) -> Op[tuple[list[Run], bool]]:
+    offset = (max(page, 1) - 1) * per_page
+    if repository is None:
+        rows = yield _all(
+            "SELECT * FROM runs ORDER BY id DESC LIMIT ? OFFSET ?", per_page + 1, offset
+        )
+    else:
+        rows = yield _all(
+            "SELECT * FROM runs WHERE repository = ? ORDER BY id DESC LIMIT ? OFFSET ?",
+            repository,
+            per_page + 1,
+            offset,
+        )
+    return [_run_record(r) for r in rows[:per_page]], len(rows) > per_page
+
+
+def find_runs(repository: str, target_number: int, target_kind: str | None) -> Op[list[Run]]:
+    if target_kind is None:
+        rows = yield _all(
+            "SELECT * FROM runs WHERE repository = ? AND target_number = ? ORDER BY id DESC",
+            repository,
+            target_number,
+        )
+    else:
+        rows = yield _all(
+            "SELECT * FROM runs WHERE repository = ? AND target_number = ? AND target_kind = ?"
+            " ORDER BY id DESC",
+            repository,
+            target_number,
+            target_kind,
+        )
+    return [_run_record(r) for r in rows]
+
+
+def append_audit(
+    name: str,
+    run_id: int | None,
+    repository: str | None,
+    target: str | None,
+    actor: str | None,
+    data: dict[str, Any],
+    now: float,
+) -> Op[AuditEvent]:
+    row = yield _one(
+        "INSERT INTO audit_events (name, run_id, repository, target, actor, data, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        name,
+        run_id,
+        repository,
+        target,
+        actor,
+        dumps(data),
+        now,
+    )
+    return _audit(row)
+
+
+def list_audit(run_id: int | None) -> Op[list[AuditEvent]]:
+    if run_id is None:
+        rows = yield _all("SELECT * FROM audit_events ORDER BY id")
+    else:
+        rows = yield _all("SELECT * FROM audit_events WHERE run_id = ? ORDER BY id", run_id)
+    return [_audit(r) for r in rows]
+
+
+# -- installations and meta ------------------------------------------------------------------------
+
+
+def set_installation(installation_id: int, account: str | None, state: str, now: float) -> Op[None]:
+    yield _run(
+        "INSERT INTO installations (id, account, state, updated_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET account = COALESCE(excluded.account, installations.account),"
+        " state = excluded.state, updated_at = excluded.updated_at",
+        installation_id,
+        account,
+        state,
+        now,
+    )
+
+
+def installation_state(installation_id: int) -> Op[str | None]:
+    row = yield _one("SELECT state FROM installations WHERE id = ?", installation_id)
+    return None if row is None else str(row["state"])
+
+
+def get_meta(key: str) -> Op[str | None]:
+    row = yield _one("SELECT value FROM meta WHERE key = ?", key)
+    return None if row is None else str(row["value"])
+
+
+def set_meta(key: str, value: str) -> Op[None]:
+    yield _run(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        key,
+        value,
+    )

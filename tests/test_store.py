@@ -1,0 +1,219 @@
+"""The store's rules, on SQLite and PostgreSQL alike: dedup, coalescing, leases, runs, audit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from app.store.base import (
+    Accepted,
+    DeliveryIn,
+    DeliveryState,
+    JobIn,
+    JobState,
+    RunIn,
+    Store,
+)
+
+
+def delivery(guid: str = "g-1") -> DeliveryIn:
+    return DeliveryIn(
+        guid=guid,
+        event="issues",
+        action="labeled",
+        installation_id=7,
+        repository="acme/widgets",
+        hook_id="1",
+        payload=json.dumps({"action": "labeled"}).encode(),
+    )
+
+
+def job(key: str = "k-1", target: str = "acme/widgets#12", kind: str = "self_improve") -> JobIn:
+    return JobIn(
+        kind=kind,
+        idempotency_key=key,
+        target_key=target,
+        payload={"target": target},
+        installation_id=7,
+        repository="acme/widgets",
+        max_attempts=3,
+    )
+
+
+async def test_new_delivery_is_stored_with_its_job(store: Store) -> None:
+    """A routed delivery and its job are written together; the delivery waits for the job."""
+    result = await store.accept_delivery(delivery(), [job()], now=100.0)
+    assert (result.outcome, result.jobs_queued) == (Accepted.NEW, 1)
+    stored = await store.get_delivery("g-1")
+    assert stored is not None and stored.state is DeliveryState.RECEIVED
+    assert (await store.job_counts())["queued"] == 1
+
+
+async def test_delivery_without_work_is_kept_as_ignored(store: Store) -> None:
+    """A verified delivery that routes to nothing is kept (state ignored) and queues nothing."""
+    result = await store.accept_delivery(delivery(), [], now=1.0)
+    assert result.jobs_queued == 0
+    stored = await store.get_delivery("g-1")
+    assert stored is not None and stored.state is DeliveryState.IGNORED
+
+
+async def test_same_guid_twice_is_a_duplicate(store: Store) -> None:
+    """A GUID already accepted is not queued again."""
+    await store.accept_delivery(delivery(), [job()], now=1.0)
+    again = await store.accept_delivery(delivery(), [job()], now=2.0)
+    assert again.outcome is Accepted.DUPLICATE
+    assert (await store.job_counts())["queued"] == 1
+
+
+async def test_failed_delivery_runs_again_on_redelivery(store: Store) -> None:
+    """GitHub's redelivery reuses the GUID: a delivery whose job failed for good is queued again."""
+    await store.accept_delivery(delivery(), [job()], now=1.0)
+    [claimed] = await store.claim_jobs("w", limit=5, lease_seconds=30, now=2.0)
+    assert await store.fail_job(claimed.id, "w", error="boom", retry_at=None, now=3.0)
+    failed = await store.get_delivery("g-1")
+    assert failed is not None and failed.state is DeliveryState.FAILED and failed.error == "boom"
+    again = await store.accept_delivery(delivery(), [job()], now=4.0)
+    assert (again.outcome, again.jobs_queued) == (Accepted.RETRY, 1)
+    [reclaimed] = await store.claim_jobs("w", limit=5, lease_seconds=30, now=5.0)
+    assert reclaimed.id == claimed.id and reclaimed.attempts == 1
+
+
+async def test_second_trigger_joins_the_waiting_diagnosis(store: Store) -> None:
+    """Two triggers for one target while a diagnosis waits coalesce into one job."""
+    await store.accept_delivery(delivery("a"), [job("k-a")], now=1.0)
+    second = await store.accept_delivery(delivery("b"), [job("k-b")], now=2.0)
+    assert (second.jobs_queued, second.jobs_coalesced) == (0, 1)
+    assert (await store.job_counts())["queued"] == 1
+    done = await store.get_delivery("b")
+    assert done is not None and done.state is DeliveryState.DONE
+
+
+async def test_one_job_at_a_time_per_target(store: Store) -> None:
+    """While a job runs for a target, the next one for that target is not claimed."""
+    await store.accept_delivery(delivery("a"), [job("k-a")], now=1.0)
+    [first] = await store.claim_jobs("w1", limit=5, lease_seconds=30, now=2.0)
+    await store.accept_delivery(delivery("b"), [job("k-b")], now=3.0)
+    await store.accept_delivery(delivery("c"), [job("k-c", target="acme/widgets#99")], now=3.0)
+    claimed = await store.claim_jobs("w2", limit=5, lease_seconds=30, now=4.0)
+    assert [j.target_key for j in claimed] == ["acme/widgets#99"]
+    assert await store.finish_job(first.id, "w1", now=5.0)
+    [after] = await store.claim_jobs("w2", limit=5, lease_seconds=30, now=6.0)
+    assert after.idempotency_key == "k-b"
+
+
+async def test_expired_lease_is_taken_back(store: Store) -> None:
+    """A job whose worker died (lease expired) is claimed again; the old worker can no longer finish it."""
+    await store.accept_delivery(delivery(), [job()], now=1.0)
+    [first] = await store.claim_jobs("dead", limit=1, lease_seconds=10, now=2.0)
+    assert await store.claim_jobs("alive", limit=1, lease_seconds=10, now=5.0) == []
+    [again] = await store.claim_jobs("alive", limit=1, lease_seconds=10, now=13.0)
+    assert again.id == first.id and again.attempts == 2 and again.lease_owner == "alive"
+    assert not await store.finish_job(first.id, "dead", now=14.0)
+    assert await store.finish_job(first.id, "alive", now=14.0)
+    settled = await store.get_delivery("g-1")
+    assert settled is not None and settled.state is DeliveryState.DONE
+
+
+async def test_failure_retries_until_max_attempts(store: Store) -> None:
+    """A failed job goes back to the queue at its retry time until max_attempts, then fails for good."""
+    await store.accept_delivery(delivery(), [job()], now=0.0)
+    for attempt in range(1, 4):
+        [claimed] = await store.claim_jobs("w", limit=1, lease_seconds=10, now=attempt * 100.0)
+        assert claimed.attempts == attempt
+        await store.fail_job(
+            claimed.id, "w", error=f"e{attempt}", retry_at=attempt * 100.0 + 50, now=attempt * 100.0
+        )
+    final = await store.get_job(claimed.id)
+    assert final is not None and final.state is JobState.FAILED and final.last_error == "e3"
+
+
+async def test_retry_waits_for_its_time(store: Store) -> None:
+    """A job put back with a retry time is not claimed before it."""
+    await store.accept_delivery(delivery(), [job()], now=0.0)
+    [claimed] = await store.claim_jobs("w", limit=1, lease_seconds=10, now=1.0)
+    await store.fail_job(claimed.id, "w", error="x", retry_at=60.0, now=1.0)
+    assert await store.claim_jobs("w", limit=1, lease_seconds=10, now=59.0) == []
+    assert len(await store.claim_jobs("w", limit=1, lease_seconds=10, now=60.0)) == 1
+
+
+async def test_cancelled_installation_loses_queued_jobs(store: Store) -> None:
+    """Uninstalling cancels the installation's queued jobs."""
+    await store.accept_delivery(delivery(), [job()], now=0.0)
+    assert await store.cancel_installation_jobs(7, now=1.0) == 1
+    assert await store.claim_jobs("w", limit=1, lease_seconds=10, now=2.0) == []
+
+
+async def test_concurrent_claims_take_each_job_once(store: Store) -> None:
+    """Many workers claiming at once never get the same job twice."""
+    for i in range(30):
+        await store.accept_delivery(delivery(f"g{i}"), [job(f"k{i}", target=f"r#{i}")], now=0.0)
+    batches = await asyncio.gather(
+        *(store.claim_jobs(f"w{i}", limit=3, lease_seconds=30, now=1.0) for i in range(15))
+    )
+    ids = [j.id for batch in batches for j in batch]
+    assert len(ids) == 30 and len(set(ids)) == 30
+
+
+async def test_run_is_created_once_per_job_and_updated(store: Store) -> None:
+    """A retried job finds the run it created; updates keep JSON documents."""
+    spec = RunIn(
+        job_id=42,
+        repository="acme/widgets",
+        installation_id=7,
+        target_kind="issue",
+        target_number=12,
+        trigger={"event": "issues"},
+        sender="octo",
+        role="km",
+    )
+    run = await store.get_or_create_run(spec, now=1.0)
+    same = await store.get_or_create_run(spec, now=2.0)
+    assert same.id == run.id and run.state == "accepted"
+    updated = await store.update_run(run.id, now=3.0, state="diagnosed", diagnosis={"a": [1]})
+    assert updated.diagnosis == {"a": [1]} and updated.state == "diagnosed"
+    with pytest.raises(ValueError, match="cannot be updated"):
+        await store.update_run(run.id, now=3.0, repository="evil/repo")
+
+
+async def test_runs_page_newest_first(store: Store) -> None:
+    """Runs list newest first, with has_next, and filter by repository."""
+    for i in range(5):
+        await store.get_or_create_run(
+            RunIn(i, "acme/a" if i % 2 else "acme/b", 1, "issue", i + 1, {}, "x", "km"), now=i
+        )
+    page1, more = await store.list_runs(page=1, per_page=2)
+    assert [r.job_id for r in page1] == [4, 3] and more
+    page3, more3 = await store.list_runs(page=3, per_page=2)
+    assert [r.job_id for r in page3] == [0] and not more3
+    only_a, _ = await store.list_runs(page=1, per_page=10, repository="acme/a")
+    assert [r.job_id for r in only_a] == [3, 1]
+    found = await store.find_runs(repository="acme/b", target_number=3)
+    assert [r.job_id for r in found] == [2]
+
+
+async def test_audit_is_append_only_and_ordered(store: Store) -> None:
+    """Audit events come back in the order they were written."""
+    for name in ("run.self_improve.triggered", "run.self_improve.diagnosis_ready"):
+        await store.append_audit(
+            name, run_id=1, repository="acme/w", target="#1", actor="octo", data={"n": 1}, now=1.0
+        )
+    events = await store.list_audit(run_id=1)
+    assert [e.name for e in events] == [
+        "run.self_improve.triggered",
+        "run.self_improve.diagnosis_ready",
+    ]
+    assert not hasattr(store, "delete_audit")
+
+
+async def test_installations_and_meta(store: Store) -> None:
+    """Installation state and meta values are upserted."""
+    await store.set_installation(7, account="acme", state="active", now=1.0)
+    await store.set_installation(7, account=None, state="suspended", now=2.0)
+    assert await store.installation_state(7) == "suspended"
+    assert await store.get_meta("last_sweep") is None
+    await store.set_meta("last_sweep", "1")
+    await store.set_meta("last_sweep", "2")
+    assert await store.get_meta("last_sweep") == "2"
+    assert await store.ping()
