@@ -32,6 +32,22 @@ class Trigger:
     source: dict[str, Any] = field(default_factory=dict)  # event, action, label, comment_id, …
     items: tuple[str, ...] | None = None  # approval: the action item ids; None means all
 
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> Trigger:
+        """The trigger a job carries (`dataclasses.asdict` of one, as the webhook stored it)."""
+        items = data.get("items")
+        return cls(
+            kind=data["kind"],
+            repository=data.get("repository"),
+            installation_id=data.get("installation_id"),
+            target_kind=data.get("target_kind"),
+            target_number=data.get("target_number"),
+            sender=data.get("sender"),
+            role=Role(data.get("role", Role.KM.value)),
+            source=dict(data.get("source") or {}),
+            items=tuple(items) if items is not None else None,
+        )
+
     @property
     def target_key(self) -> str:
         if self.target_number is None:

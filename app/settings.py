@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,7 +17,11 @@ class Settings(BaseSettings):
     """Every knob the service reads, grouped by concern. Secrets are `SecretStr`: their repr is masked."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False, frozen=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        frozen=True,
     )
 
     # GitHub App identity (absent: `serve` offers the registration page instead of processing webhooks).
@@ -111,10 +115,12 @@ class Settings(BaseSettings):
         raise SettingsError("PRIVATE_KEY: not set (nor PRIVATE_KEY_PATH)")
 
 
-def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> Settings:
-    """Read the settings; a problem becomes a `SettingsError` that names the variable, not the value."""
+def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
+    """Read the settings; a problem becomes a `SettingsError` that names the variable, not the value.
+
+    `overrides` win over the environment (tests and the demo build settings this way)."""
     try:
-        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]  # pydantic-settings init kwarg
+        return Settings(_env_file=env_file, **overrides)
     except ValidationError as exc:
         err = exc.errors()[0]
         name = str(err["loc"][0]).upper() if err["loc"] else "settings"

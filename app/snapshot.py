@@ -83,7 +83,7 @@ class Gap(_Open):
 
 
 class Snapshot(_Open):
-    format: Literal["self-improve-snapshot/1"] = FORMAT
+    format: Literal["self-improve-snapshot/1"] = "self-improve-snapshot/1"
     captured_at: str | None = None
     repository: Json
     installation: Json | None = None

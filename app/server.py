@@ -1,0 +1,177 @@
+"""The service: the aiohttp app (webhook, health, metrics, API) and the worker, started by `serve`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Mapping
+
+from aiohttp import web
+
+from app.deps import DEPS, Deps, build_deps
+from app.logs import configure_logging
+from app.settings import Settings, SettingsError, load_settings
+from app.webhook import MAX_BODY, receive_webhook
+from app.worker import Handler, Worker
+
+log = logging.getLogger(__name__)
+
+
+def job_handlers() -> Mapping[str, Handler]:
+    """Job kind → handler: the one place the pipeline's steps are composed."""
+    from app.installations import handle_installation
+    from app.runs import run_self_improve
+
+    handlers: dict[str, Handler] = {
+        "self_improve": run_self_improve,
+        "installation": handle_installation,
+    }
+    return handlers
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    if await deps.store.ping():
+        return web.json_response({"status": "ready"})
+    return web.json_response({"status": "store unreachable"}, status=503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    for state, n in (await deps.store.job_counts()).items():
+        deps.metrics.jobs.labels(state).set(n)
+    return web.Response(body=deps.metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+def make_app(deps: Deps) -> web.Application:
+    """The HTTP surface for already-built deps (tests build the deps themselves)."""
+    app = web.Application(client_max_size=MAX_BODY + 1024)
+    app[DEPS] = deps
+    app.router.add_post(deps.settings.webhook_path, receive_webhook)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def run_service(
+    settings: Settings,
+    *,
+    with_worker: bool,
+    with_http: bool,
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run until SIGINT/SIGTERM (or `stop`): HTTP intake and/or the worker, sharing one set of deps."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    async with build_deps(settings) as deps:
+        runner: web.AppRunner | None = None
+        if with_http:
+            runner = web.AppRunner(make_app(deps), access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, settings.host, settings.port)
+            await site.start()
+            log.info(
+                "listening",
+                extra={
+                    "host": settings.host,
+                    "port": settings.port,
+                    "webhook_path": settings.webhook_path,
+                },
+            )
+        tasks = []
+        if with_worker:
+            tasks.append(asyncio.create_task(Worker(deps, job_handlers()).run(stop)))
+        if ready is not None:
+            ready.set()
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                await task
+            if runner is not None:
+                await runner.cleanup()
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"self-improve: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    secrets = [
+        s.get_secret_value()
+        for s in (
+            settings.webhook_secret,
+            settings.private_key,
+            settings.api_token,
+            settings.llm_api_key,
+        )
+        if s is not None
+    ]
+    configure_logging(settings.log_level, settings.log_format, secrets=secrets)
+    return settings
+
+
+def serve_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m app serve", description="Serve webhooks and run the worker."
+    )
+    parser.add_argument(
+        "--no-worker", action="store_true", help="intake only; run `python -m app worker` elsewhere"
+    )
+    args = parser.parse_args(argv)
+    settings = _settings_or_exit()
+    if settings.registered and settings.webhook_secret is None:
+        print(
+            "self-improve: WEBHOOK_SECRET: required to verify webhook deliveries", file=sys.stderr
+        )
+        return 2
+    asyncio.run(run_service(settings, with_worker=not args.no_worker, with_http=True))
+    return 0
+
+
+def worker_cli(argv: list[str]) -> int:
+    argparse.ArgumentParser(
+        prog="python -m app worker", description="Run the worker alone."
+    ).parse_args(argv)
+    settings = _settings_or_exit()
+    if not settings.registered:
+        print(
+            "self-improve: APP_ID: the worker needs APP_ID and PRIVATE_KEY (or PRIVATE_KEY_PATH)",
+            file=sys.stderr,
+        )
+        return 2
+    asyncio.run(run_service(settings, with_worker=True, with_http=False))
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, *, with_worker: bool = True) -> AsyncIterator[None]:
+    """The whole service inside this event loop, for tests and the demo."""
+    ready, stop = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(
+        run_service(settings, with_worker=with_worker, with_http=True, ready=ready, stop=stop)
+    )
+    await asyncio.wait(
+        [task, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED
+    )
+    if task.done():
+        task.result()
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
