@@ -53,7 +53,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 def make_app(deps: Deps) -> web.Application:
     """The HTTP surface for already-built deps (tests build the deps themselves)."""
-    app = web.Application(client_max_size=MAX_BODY + 1024)
+    app = web.Application(client_max_size=MAX_BODY)
     app[DEPS] = deps
     app.router.add_post(deps.settings.webhook_path, receive_webhook)
     app.router.add_get("/healthz", healthz)
