@@ -14,7 +14,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "fake-github": ("app.fake_github.cli", "main", "serve a snapshot as GitHub's REST API"),
     "snapshot": ("app.evidence.cli", "main", "gather the evidence for OWNER/REPO#N into a file"),
     "diagnose": ("app.diagnosis.cli", "diagnose_main", "diagnose a snapshot file"),
-    "eval": ("app.diagnosis.cli", "eval_main", "score diagnoses of snapshots with an expected block"),
+    "eval": (
+        "app.diagnosis.cli",
+        "eval_main",
+        "score diagnoses of snapshots with an expected block",
+    ),
     "guardrails": ("app.guardrails.cli", "main", "check a unified diff for weakened policy"),
     "seeds": ("app.seeds.cli", "main", "resolve and lint prompt seeds"),
     "mcp": ("app.mcp_server", "main", "serve the run history as MCP tools on stdio"),

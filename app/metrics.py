@@ -20,10 +20,16 @@ class Metrics:
             registry=r,
         )
         self.jobs = Gauge(
-            "self_improve_jobs", "Jobs in the store by state (sampled at scrape)", ["state"], registry=r
+            "self_improve_jobs",
+            "Jobs in the store by state (sampled at scrape)",
+            ["state"],
+            registry=r,
         )
         self.job_runs = Counter(
-            "self_improve_job_runs", "Job executions by kind and outcome", ["kind", "outcome"], registry=r
+            "self_improve_job_runs",
+            "Job executions by kind and outcome",
+            ["kind", "outcome"],
+            registry=r,
         )
         self.github_requests = Counter(
             "self_improve_github_requests",

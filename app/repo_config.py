@@ -129,7 +129,9 @@ def parse_repo_config(text: str | None, *, source: str = CONFIG_PATH) -> RepoCon
     if data is None:
         return RepoConfig()
     if not isinstance(data, dict):
-        raise RepoConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
+        raise RepoConfigError(
+            f"{source}: the top level must be a mapping of keys, got {type(data).__name__}"
+        )
     try:
         return RepoConfig.model_validate(data)
     except ValidationError as exc:

@@ -142,9 +142,13 @@ def load_snapshot(path: str | Path) -> Snapshot:
     except FileNotFoundError:
         raise SnapshotError(f"{p}: no such file") from None
     except json.JSONDecodeError as exc:
-        raise SnapshotError(f"{p}: not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise SnapshotError(
+            f"{p}: not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
     return parse_snapshot(data, where=str(p))
 
 
 def dump_snapshot(snapshot: Snapshot) -> str:
-    return json.dumps(snapshot.model_dump(mode="json", exclude_defaults=False), ensure_ascii=False, indent=1)
+    return json.dumps(
+        snapshot.model_dump(mode="json", exclude_defaults=False), ensure_ascii=False, indent=1
+    )
