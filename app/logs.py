@@ -9,17 +9,16 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from app.redaction import redact_text
+
 # Attributes every LogRecord has; anything else came through `extra=` and is ours to print.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
 def _mask(text: str, secrets: tuple[str, ...]) -> str:
+    """Our own secrets by value, then anything shaped like a token (GitHub text can carry them)."""
     for s in secrets:
         text = text.replace(s, "[REDACTED]")
-    try:
-        from app.redaction import redact_text
-    except ImportError:  # redaction lands with the diagnosis package; plain masking still applies
-        return text
     return redact_text(text)
 
 
