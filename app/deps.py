@@ -47,7 +47,9 @@ async def build_deps(
     async with aiohttp.ClientSession(timeout=timeout) as http:
         github = None
         if settings.registered:
-            github = GitHubApps(settings, http, metrics)
+            github = GitHubApps(
+                settings, http, metrics, mutation_spacing=settings.github_write_spacing_seconds
+            )
         deps = Deps(settings, store, metrics, http, github, clock)
         if github is not None:
             deps.app_slug = await _learn_slug(github)

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from app.deps import DEPS, Deps, build_deps
 from app.logs import configure_logging
+from app.recovery import run_recovery
 from app.settings import Settings, SettingsError, load_settings
 from app.webhook import MAX_BODY, receive_webhook
 from app.worker import Handler, Worker
@@ -94,6 +95,7 @@ async def run_service(
         tasks = []
         if with_worker:
             tasks.append(asyncio.create_task(Worker(deps, job_handlers()).run(stop)))
+            tasks.append(asyncio.create_task(run_recovery(deps, stop)))
         if ready is not None:
             ready.set()
         try:
