@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
+        env_ignore_empty=True,  # an empty variable means unset, as in shells and .env files
         extra="ignore",
         case_sensitive=False,
         frozen=True,
