@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET = "load-benchmark-secret"
+SECRET = "load-benchmark-secret"  # noqa: S105 - a throwaway secret shared by sender and servers
 PAYLOAD = json.loads((ROOT / "tests/fixtures/webhooks/issues/labeled.json").read_text())
 PAYLOAD["label"]["name"] = "run:self-improve"
 PG_URL = os.environ.get("DATABASE_TEST_URL", "postgresql://127.0.0.1:5432/test")
@@ -278,7 +277,6 @@ def main() -> int:
         print(
             f"{r.name:34} {r.throughput:12,.0f} {r.pct(0.5):8.1f} {r.pct(0.99):8.1f} {r.errors:7d} {after - before:9,d}"
         )
-    by = {r.name.split(",")[0] if "serve" not in r.name else r.name: r for r, _, _ in results}
     floor = results[0][0]
     for r, before, after in results[1:]:
         print(
@@ -296,7 +294,6 @@ def main() -> int:
     print(
         f"serve RSS growth per queued job: {max(after - before, 0) * 1024 / args.requests:,.0f} bytes (jobs wait in the store, not in memory)"
     )
-    del by
     return 0
 
 
