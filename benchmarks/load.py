@@ -278,7 +278,7 @@ def main() -> int:
             f"{r.name:34} {r.throughput:12,.0f} {r.pct(0.5):8.1f} {r.pct(0.99):8.1f} {r.errors:7d} {after - before:9,d}"
         )
     floor = results[0][0]
-    for r, before, after in results[1:]:
+    for r, _, _ in results[1:]:
         print(
             f"{r.name}: throughput {r.throughput / floor.throughput:.2f} × floor, p99 {r.pct(0.99) / floor.pct(0.99):.2f} × floor"
         )
