@@ -1,0 +1,1 @@
+"""The updater: approved action items become edits inside managed blocks, and one improvement PR."""
