@@ -569,7 +569,23 @@ def bypass_hits(statement: Statement) -> list[Match]:
             hits.append(Match("untrusted", verb.start(), verb.end(), verb.group(0)))
     if forbidden_by_context(statement):
         return []
+    if _bare_infinitive_item(statement):
+        return [h for h in hits if h.kind == "bypass-flag" and not negated_at(text, h.start)]
     return [h for h in hits if not negated_at(text, h.start)]
+
+
+def _bare_infinitive_item(statement: Statement) -> bool:
+    """«- Пропускать проверки CI.»: a Russian list item in the infinitive names an act, orders nothing.
+
+    Such items fill «Запрещено» lists; an order to skip would be an imperative («пропустите»).
+    """
+    tokens = statement.tokens
+    return (
+        statement.kind == "item"
+        and bool(tokens)
+        and bool(rules.RU_INFINITIVE.match(tokens[0]))
+        and not markers(statement.key)
+    )
 
 
 def _commanding(text: str) -> bool:
