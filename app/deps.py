@@ -12,6 +12,7 @@ import aiohttp
 from aiohttp import web
 
 from app.github.apps import GitHubApps
+from app.github.retry import RetryPolicy
 from app.metrics import Metrics
 from app.settings import Settings
 from app.store import Store, open_store
@@ -48,7 +49,11 @@ async def build_deps(
         github = None
         if settings.registered:
             github = GitHubApps(
-                settings, http, metrics, mutation_spacing=settings.github_write_spacing_seconds
+                settings,
+                http,
+                metrics,
+                mutation_spacing=settings.github_write_spacing_seconds,
+                retry=RetryPolicy(rate_limit_min=settings.github_rate_limit_min_seconds),
             )
         deps = Deps(settings, store, metrics, http, github, clock)
         if github is not None:

@@ -101,6 +101,8 @@ class ClientState:
     paused_until: float = 0.0
     in_flight: int = 0
     peak_in_flight: int = 0
+    rate_remaining: int | None = None  # x-ratelimit-remaining / -limit as last seen
+    rate_limit: int | None = None
     warned: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -112,14 +114,32 @@ class ClientState:
         if _reply_size(reply) <= self.etag_cache_bytes // 4:
             self.etags[key] = reply
 
+    def low_on_budget(self, fraction: float = 0.1) -> bool:
+        """True when under `fraction` of the hourly budget is left: time to skip optional reads (R-RL-6)."""
+        if self.rate_remaining is None or not self.rate_limit:
+            return False
+        return self.rate_remaining < self.rate_limit * fraction
+
     def pause(self, until: float) -> None:
         """Hold every request of this installation until `until` (a rate limit applies to all of them)."""
         self.paused_until = max(self.paused_until, until)
 
 
 class GitHubClient(GitHubAPI):
-    """A gidgethub client whose `_request` adds what production needs (see the module docstring).
+    """A gidgethub client whose `_request` adds what production needs.
 
+    - credentials from a provider (App JWT, installation token, static token); one re-mint and one
+      retry after a 401;
+    - an ETag cache per installation, keyed by URL and Accept: repeated GETs are conditional and a
+      304 (free against the rate limit) returns the cached body;
+    - retries: 5xx, resets and timeouts 3 times with jittered backoff; rate limits as GitHub advises
+      (`decide_retry`), pausing every request of the installation meanwhile; other 4xx never;
+    - at most `max_in_flight` requests per installation, mutations one at a time and spaced;
+    - metrics per response, `x-ratelimit-remaining` per installation, warnings on Deprecation/Sunset;
+    - failures raised as the `app.github.errors` tree.
+
+    Mutations are retried on 5xx and timeouts too, and GitHub may have applied one that timed out:
+    writers find-before-create (the sticky comment's marker, the PR's head) so a repeat is harmless.
     The shared aiohttp session must carry no default Authorization: downloads rely on sending none to
     the blob host.
     """
@@ -245,12 +265,12 @@ class GitHubClient(GitHubAPI):
                     reply.status, reply.headers, reply.body, url=url, rate_limited=limited
                 )
             log.warning(
-                "GitHub %s %s: %s; try %d again in %.1f s",
+                "GitHub %s %s answered %s; trying again in %.1f s (try %d)",
                 method,
                 url,
                 status or failure,
-                attempt + 1,
                 delay,
+                attempt + 1,
                 extra={"installation": self.state.label, "status": status, "delay": delay},
             )
             if limited:
@@ -305,9 +325,13 @@ class GitHubClient(GitHubAPI):
         """Metrics and the warnings a maintainer needs: deprecations, and which permission was lacking."""
         self._count(method, reply.status)
         headers = reply.headers
-        remaining = headers.get("x-ratelimit-remaining")
-        if self._metrics is not None and remaining is not None and remaining.isdigit():
-            self._metrics.rate_limit_remaining.labels(self.state.label).set(int(remaining))
+        remaining, limit = headers.get("x-ratelimit-remaining"), headers.get("x-ratelimit-limit")
+        if remaining is not None and remaining.isdigit():
+            self.state.rate_remaining = int(remaining)
+            if limit is not None and limit.isdigit():
+                self.state.rate_limit = int(limit)
+            if self._metrics is not None:
+                self._metrics.rate_limit_remaining.labels(self.state.label).set(int(remaining))
         if "deprecation" in headers or "sunset" in headers:
             where = f"{method} {URL(url).path}"
             if where not in self.state.warned:
@@ -418,9 +442,8 @@ class GitHubClient(GitHubAPI):
                 await self._sleep(delay)
 
     async def _fetch_blob(self, location: str, max_bytes: int, tail: bool) -> Download:
-        shown = str(
-            URL(location).with_query(None)
-        )  # the query is the signature: keep it out of logs
+        # The query holds the signature: keep it out of errors and logs.
+        shown = str(URL(location).with_query(None))
         headers = {"user-agent": self._config.user_agent}
         try:
             async with self._session.get(
