@@ -55,6 +55,14 @@ class Trigger:
         return f"{self.repository}#{self.target_number}"
 
     @property
+    def coalesce_key(self) -> str | None:
+        """Diagnosis triggers by one sender for one target join a waiting job; approvals never do
+        (each names its own items), and one person's trigger never rides on another's permission."""
+        if self.kind != "self_improve":
+            return None
+        return f"{self.kind}:{self.target_key}:{self.sender}"
+
+    @property
     def idempotency_key(self) -> str:
         """Repository, target, kind and the triggering object: the same trigger delivered twice coalesces."""
         origin = self.source.get("origin", "")

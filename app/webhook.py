@@ -42,6 +42,7 @@ def job_for(trigger: Trigger, *, max_attempts: int) -> JobIn:
         installation_id=trigger.installation_id,
         repository=trigger.repository,
         max_attempts=max_attempts,
+        coalesce_key=trigger.coalesce_key,
     )
 
 

@@ -30,8 +30,14 @@ def delivery(guid: str = "g-1") -> DeliveryIn:
     )
 
 
-def job(key: str = "k-1", target: str = "acme/widgets#12", kind: str = "self_improve") -> JobIn:
+def job(
+    key: str = "k-1",
+    target: str = "acme/widgets#12",
+    kind: str = "self_improve",
+    sender: str = "octo",
+) -> JobIn:
     return JobIn(
+        coalesce_key=f"{kind}:{target}:{sender}" if kind == "self_improve" else None,
         kind=kind,
         idempotency_key=key,
         target_key=target,
@@ -88,6 +94,21 @@ async def test_second_trigger_joins_the_waiting_diagnosis(store: Store) -> None:
     assert (await store.job_counts())["queued"] == 1
     done = await store.get_delivery("b")
     assert done is not None and done.state is DeliveryState.DONE
+
+
+async def test_triggers_by_different_senders_do_not_coalesce(store: Store) -> None:
+    """One person's trigger never joins another's waiting job (their permissions differ)."""
+    await store.accept_delivery(delivery("a"), [job("k-a", sender="outsider")], now=1.0)
+    second = await store.accept_delivery(delivery("b"), [job("k-b", sender="maintainer")], now=2.0)
+    assert (second.jobs_queued, second.jobs_coalesced) == (1, 0)
+    assert (await store.job_counts())["queued"] == 2
+
+
+async def test_approvals_never_coalesce(store: Store) -> None:
+    """Each approval names its own items, so two approvals are two jobs."""
+    await store.accept_delivery(delivery("a"), [job("k-a", kind="approve")], now=1.0)
+    second = await store.accept_delivery(delivery("b"), [job("k-b", kind="approve")], now=2.0)
+    assert second.jobs_queued == 1
 
 
 async def test_one_job_at_a_time_per_target(store: Store) -> None:

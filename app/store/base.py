@@ -53,6 +53,7 @@ class JobIn:
     installation_id: int | None = None
     repository: str | None = None
     max_attempts: int = 5
+    coalesce_key: str | None = None  # a job waiting with the same key absorbs this one
 
 
 @dataclass(frozen=True)

@@ -208,8 +208,9 @@ def accept_delivery(delivery: DeliveryIn, jobs: Sequence[JobIn], now: float) -> 
 def enqueue_job(
     job: JobIn, delivery_guid: str | None, now: float, *, retry: bool = False
 ) -> Op[Job | None]:
-    """Queue a job unless its trigger was seen (idempotency key) or a diagnosis already waits for the
-    same target; in both cases the existing job absorbs it and `None` is returned."""
+    """Queue a job unless its trigger was seen (idempotency key) or a job with its coalesce key waits
+    (the same person asked for a diagnosis of the same target); the existing job absorbs it and
+    `None` is returned."""
     same = yield _one("SELECT id, state FROM jobs WHERE idempotency_key = ?", job.idempotency_key)
     if same is not None:
         if retry and same["state"] in (JobState.FAILED.value, JobState.CANCELLED.value):
@@ -224,23 +225,23 @@ def enqueue_job(
             return _job(row) if row is not None else None
         yield _run("UPDATE jobs SET coalesced = coalesced + 1 WHERE id = ?", same["id"])
         return None
-    if job.kind == "self_improve":
+    if job.coalesce_key is not None:
         waiting = yield _one(
-            "SELECT id FROM jobs WHERE target_key = ? AND kind = ? AND state = ?",
-            job.target_key,
-            job.kind,
+            "SELECT id FROM jobs WHERE coalesce_key = ? AND state = ?",
+            job.coalesce_key,
             JobState.QUEUED.value,
         )
         if waiting is not None:
             yield _run("UPDATE jobs SET coalesced = coalesced + 1 WHERE id = ?", waiting["id"])
             return None
     row = yield _one(
-        "INSERT INTO jobs (kind, idempotency_key, target_key, delivery_guid, installation_id,"
-        " repository, payload, state, attempts, max_attempts, run_after, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?) RETURNING *",
+        "INSERT INTO jobs (kind, idempotency_key, target_key, coalesce_key, delivery_guid,"
+        " installation_id, repository, payload, state, attempts, max_attempts, run_after, created_at,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?) RETURNING *",
         job.kind,
         job.idempotency_key,
         job.target_key,
+        job.coalesce_key,
         delivery_guid,
         job.installation_id,
         job.repository,

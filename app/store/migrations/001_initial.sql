@@ -21,6 +21,7 @@ CREATE TABLE jobs (
     kind TEXT NOT NULL,              -- self_improve | approve | guardrails
     idempotency_key TEXT NOT NULL UNIQUE,
     target_key TEXT NOT NULL,        -- owner/repo#number: one job at a time per target
+    coalesce_key TEXT,               -- triggers with the same key join one waiting job (NULL: never)
     delivery_guid TEXT,
     installation_id BIGINT,
     repository TEXT,
@@ -36,8 +37,8 @@ CREATE TABLE jobs (
     created_at DOUBLE PRECISION NOT NULL,
     updated_at DOUBLE PRECISION NOT NULL
 );
--- A second diagnosis trigger for a target that already has one waiting joins it.
-CREATE UNIQUE INDEX jobs_one_waiting_diagnosis ON jobs (target_key) WHERE state = 'queued' AND kind = 'self_improve';
+-- A second diagnosis trigger by the same person for a target that already has one waiting joins it.
+CREATE UNIQUE INDEX jobs_one_waiting ON jobs (coalesce_key) WHERE state = 'queued';
 CREATE INDEX jobs_claimable ON jobs (state, run_after);
 CREATE INDEX jobs_target ON jobs (target_key, state);
 CREATE INDEX jobs_delivery ON jobs (delivery_guid);
