@@ -17,8 +17,9 @@ MARK = "[REDACTED:{kind}]"
 # JSON escape, and cutting an escape in half would break the surrounding document.
 _VALUE = r"[^\s\"'`\\,;&<>()\[\]{}]"
 
+# Not right after a lone backslash (a JSON escape), but after an escaped one (`\\`) is fine.
 _GITHUB = re.compile(
-    r"(?<![\w\\])(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})"
+    r"(?<!(?<!\\)\\)(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})"
 )
 _AWS_KEY_ID = re.compile(r"(?<![\w\\])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])")
 # A 40-character secret access key is only recognisable next to its key id or its name.
@@ -37,8 +38,10 @@ _SLACK = re.compile(r"(?<![\w\\])xox[abprs]-[A-Za-z0-9-]{10,250}")
 _OPENAI = re.compile(r"(?<![\w\\-])sk-(?:proj-|ant-|svcacct-)?[A-Za-z0-9_-]{20,250}")
 _JWT = re.compile(r"(?<![\w\\])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 _BEARER = re.compile(r"(?i)(?<![\w\\])(bearer|token)(\s+)([A-Za-z0-9._~+/=-]{12,}" + r")")
+# The key's own prefix (`db_`, `NPM_CONFIG_…:_auth`) is left as it is, so matching starts at the
+# keyword: a leading `[\w.-]*` would be tried at every position of megabytes of log.
 _ASSIGNMENT = re.compile(
-    r"(?i)(?<![\w\\])([\w.-]*?(?:password|passwd|pwd|secret|token|api[_-]?key|apikey))(?![a-z0-9])"
+    r"(?i)(password|passwd|pwd|secret|token|api[_-]?key|apikey)(?![a-z0-9])"
     r"(\s*[\"']?\s*[:=]\s*[\"']?)"
     r"(?!\*\*\*|\[REDACTED)(" + _VALUE + r"{3,})"
 )
@@ -97,7 +100,7 @@ def _redact_aws(text: str) -> str:
 # (quick substring test, pattern, replacement); the substring test skips a pattern cheaply.
 _RULES: tuple[tuple[tuple[str, ...], re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
     (("-----BEGIN",), _PRIVATE_KEY, _sub_whole("private_key")),
-    (("gh", "github_pat_"), _GITHUB, _sub_whole("github_token")),
+    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), _GITHUB, _sub_whole("github_token")),
     (("xox",), _SLACK, _sub_whole("slack_token")),
     (("sk-",), _OPENAI, _sub_whole("openai_key")),
     (("eyJ",), _JWT, _sub_whole("jwt")),
