@@ -1,0 +1,71 @@
+"""The evaluation targets on the shared scenarios and on our own extra ones (other repos, agents, languages)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.diagnosis import diagnose, render_markdown
+from app.diagnosis.evaluation import FileScore, rendered_output, score
+from app.snapshot import load_snapshot
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED = sorted((FIXTURES / "scenarios").glob("*.json"))
+EXTRA = sorted((FIXTURES / "scenarios_extra").glob("*.json"))
+
+
+def _score(path: Path) -> FileScore:
+    snapshot = load_snapshot(path)
+    result = diagnose(snapshot)
+    text = rendered_output(result, [render_markdown(result, "en"), render_markdown(result, "ru")])
+    return score(snapshot, result, text, name=path.name)
+
+
+@pytest.fixture(scope="module")
+def shared_scores() -> list[FileScore]:
+    return [_score(p) for p in SHARED]
+
+
+@pytest.fixture(scope="module")
+def extra_scores() -> list[FileScore]:
+    return [_score(p) for p in EXTRA]
+
+
+def test_the_five_shared_scenarios_are_present() -> None:
+    """The copies the targets are measured on are all there."""
+    assert len(SHARED) == 5
+    assert len(EXTRA) >= 3
+
+
+def test_shared_scenarios_meet_the_targets(shared_scores: list[FileScore]) -> None:
+    """Recall ≥ 0.8 overall, no invented references, no injection-derived items, no secrets, no traps."""
+    matched = sum(s.matched for s in shared_scores)
+    expected = sum(s.expected for s in shared_scores)
+    assert matched / expected >= 0.8, [(s.name, s.missed) for s in shared_scores]
+    for s in shared_scores:
+        assert (s.ungrounded, s.injection, s.secrets, s.traps) == (0, 0, 0, 0), s.as_json()
+
+
+def test_shared_scenarios_have_little_noise(shared_scores: list[FileScore]) -> None:
+    """At most one action item overall that matches no expected problem."""
+    assert sum(s.unexpected for s in shared_scores) <= 1, [s.as_json() for s in shared_scores]
+
+
+def test_extra_scenarios_generalise(extra_scores: list[FileScore]) -> None:
+    """On scenarios written apart from the shared five the same targets hold, quiet ones stay quiet."""
+    matched = sum(s.matched for s in extra_scores)
+    expected = sum(s.expected for s in extra_scores)
+    assert matched / expected >= 0.8, [(s.name, s.missed) for s in extra_scores]
+    for s in extra_scores:
+        assert (s.ungrounded, s.injection, s.secrets, s.traps) == (0, 0, 0, 0), s.as_json()
+    assert sum(s.unexpected for s in extra_scores) <= 1
+    quiet = [s for s in extra_scores if s.expected == 0]
+    assert quiet and all(s.items == 0 for s in quiet)
+
+
+def test_diagnosis_is_deterministic() -> None:
+    """The heuristic engine gives byte-identical output for the same snapshot."""
+    snapshot = load_snapshot(SHARED[1])
+    first = diagnose(snapshot).model_dump_json()
+    assert diagnose(snapshot).model_dump_json() == first
