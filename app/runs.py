@@ -7,11 +7,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.deps import Deps
+from app.diagnosis import diagnose
+from app.diagnosis.llm import LLMConfig, diagnose_with_llm
+from app.evidence.gather import gather_evidence
 from app.github.errors import GitHubError, NotFound
 from app.policy import Refusal, check_label, check_permission
+from app.publish.checks import CheckRunPublisher
+from app.publish.comment import react, upsert_sticky_comment
+from app.publish.head import head_sha_for
+from app.publish.render import (
+    render_check_report,
+    render_comment,
+    render_failure_comment,
+    render_failure_report,
+)
 from app.repo_config import RepoConfig, RepoConfigError
 from app.repo_files import read_repo_config
-from app.routing import Trigger
+from app.routing import Trigger, check_external_id
+from app.snapshot import Snapshot
 from app.store.base import Job, Run, RunIn
 from app.worker import PermanentError
 
@@ -161,6 +174,53 @@ async def reject(ctx: RunContext, refusal: Refusal) -> None:
     )
 
 
+async def previous_runs(ctx: RunContext, limit: int = 20) -> list[dict[str, Any]]:
+    """The app's own earlier runs on this repository, newest first, without their large documents."""
+    runs, _ = await ctx.deps.store.list_runs(page=1, per_page=limit + 1, repository=ctx.repository)
+    out = []
+    for run in runs:
+        if run.id == ctx.run.id:
+            continue
+        item = run.summary()
+        if run.diagnosis:
+            item["action_items"] = [
+                {k: a.get(k) for k in ("id", "category", "title", "target_path")}
+                for a in run.diagnosis.get("action_items", [])
+            ]
+        out.append(item)
+    return out[:limit]
+
+
+async def make_diagnosis(ctx: RunContext, snapshot: Snapshot, config: RepoConfig) -> dict[str, Any]:
+    """The configured engine; the LLM engine falls back to the heuristic one by itself."""
+    settings = ctx.deps.settings
+    if config.engine == "llm" and settings.llm_base_url:
+        llm = LLMConfig(
+            base_url=settings.llm_base_url,
+            api_key=settings.llm_api_key,
+            model=settings.llm_model,
+            timeout_s=settings.llm_timeout_seconds,
+        )
+        result = await diagnose_with_llm(
+            snapshot, config, locale=config.locale, llm=llm, session=ctx.deps.http
+        )
+    else:
+        result = diagnose(snapshot, config, locale=config.locale, role=ctx.trigger.role.value)
+    dumped: dict[str, Any] = result.model_dump(mode="json", exclude_none=True)
+    return dumped
+
+
+def _is_permanent(exc: BaseException) -> bool:
+    """Errors a retry cannot fix: our own bugs in diagnosing, and GitHub refusing the request itself."""
+    if isinstance(exc, PermanentError | DiagnosisFailed):
+        return True
+    return isinstance(exc, GitHubError) and exc.status in {401, 403, 404, 410, 422}
+
+
+class DiagnosisFailed(Exception):
+    """The diagnosis raised: deterministic for the same evidence, so the run fails without retrying."""
+
+
 async def run_self_improve(job: Job, deps: Deps) -> None:
     """The job behind `run:self-improve`, `/self-improve` and the check run's Re-run button."""
     ctx = await start_run(job, deps)
@@ -170,4 +230,128 @@ async def run_self_improve(job: Job, deps: Deps) -> None:
     if refusal is not None or config is None:
         await reject(ctx, refusal or Refusal("invalid-config", "configuration unreadable"))
         return
-    await ctx.update(state="accepted", detail="preconditions passed")
+    command_id = ctx.trigger.source.get("comment_id")
+    if command_id:
+        await react(ctx.writer, ctx.repository, command_id, "eyes")
+    checks = CheckRunPublisher(ctx.writer, ctx.repository, locale=config.locale)
+    snapshot: Snapshot | None = None
+    diagnosis: dict[str, Any] | None = None
+    outcome: Exception | None = None
+    try:
+        kind, number = ctx.trigger.target_kind or "issue", ctx.trigger.target_number or 0
+        head_sha = await head_sha_for(ctx.reader, ctx.repository, kind, number)
+        check_id = await checks.start(
+            head_sha,
+            check_external_id(kind, number, ctx.run.id),
+            existing_id=ctx.run.effects.get("check_run_id"),
+        )
+        if check_id is not None and check_id != ctx.run.effects.get("check_run_id"):
+            await ctx.record_effect(check_run_id=check_id)
+        await ctx.update(state="gathering")
+        await checks.phase("gathering")
+        snapshot = await gather_evidence(
+            ctx.reader,
+            repository=ctx.repository,
+            target_kind=kind,
+            number=number,
+            config=config,
+            previous_runs=await previous_runs(ctx),
+            trigger=ctx.trigger.source,
+            installation_id=ctx.trigger.installation_id,
+            now=deps.clock,
+        )
+        await ctx.update(state="diagnosing", snapshot=snapshot.model_dump(mode="json"))
+        await checks.phase("diagnosing")
+        try:
+            diagnosis = await make_diagnosis(ctx, snapshot, config)
+        except Exception as exc:
+            raise DiagnosisFailed(f"{type(exc).__name__}: {exc}") from exc
+        await ctx.update(state="publishing", diagnosis=diagnosis)
+        await checks.phase("publishing")
+    except Exception as exc:  # every failure still ends the check run below (never left stale)
+        outcome = exc
+    await finish_run(ctx, checks, config, snapshot, diagnosis, outcome)
+
+
+async def finish_run(
+    ctx: RunContext,
+    checks: CheckRunPublisher,
+    config: RepoConfig,
+    snapshot: Snapshot | None,
+    diagnosis: dict[str, Any] | None,
+    outcome: Exception | None,
+) -> None:
+    """Complete the check run, the sticky comment and the run record.
+
+    Success: neutral (items) or success (none), and the comment. A permanent failure (or the last
+    attempt): the check run fails with the reason. A failure the worker will retry leaves the check run
+    in progress; the retry finds it through the run's effects and completes it."""
+    deps, job = ctx.deps, ctx.job
+    command_id = ctx.trigger.source.get("comment_id")
+    number = ctx.trigger.target_number or 0
+    permanent = outcome is not None and (_is_permanent(outcome) or job.attempts >= job.max_attempts)
+    bot = f"{deps.app_slug}[bot]" if deps.app_slug else f"{ctx.deps.settings.app_id}[bot]"
+    if outcome is None and diagnosis is not None:
+        await checks.publish(render_check_report(diagnosis, snapshot, locale=config.locale))
+        body = render_comment(
+            diagnosis,
+            locale=config.locale,
+            check_url=checks.html_url,
+            missing_permission=checks.missing_permission,
+            gaps=snapshot.gaps if snapshot is not None else (),
+            run_id=ctx.run.id,
+        )
+        comment_id = await upsert_sticky_comment(
+            ctx.writer,
+            ctx.repository,
+            number,
+            body,
+            bot_login=bot,
+            known_id=ctx.run.effects.get("comment_id"),
+        )
+        await ctx.record_effect(comment_id=comment_id)
+        items = len(diagnosis.get("action_items", []))
+        await ctx.update(
+            state="diagnosed", finished_at=deps.clock(), detail=f"{items} action items"
+        )
+        await ctx.audit(
+            "run.self_improve.diagnosis_ready",
+            run_id=ctx.run.id,
+            action_items=items,
+            tool_gaps=len(diagnosis.get("tool_gaps", [])),
+            evidence_refs=len(diagnosis.get("evidence_refs", [])),
+        )
+        if command_id:
+            await react(ctx.writer, ctx.repository, command_id, "rocket")
+        return
+    assert outcome is not None
+    reason = f"{type(outcome).__name__}: {outcome}"
+    if not permanent:
+        log.warning("run failed; the worker retries", extra={"run": ctx.run.id, "error": reason})
+        raise outcome
+    await checks.publish(
+        render_failure_report(
+            reason, locale=config.locale, missing_permission=checks.missing_permission
+        )
+    )
+    if checks.disabled:  # without a check run the failure would be invisible: say it in the comment
+        body = render_failure_comment(
+            reason,
+            locale=config.locale,
+            number=number,
+            missing_permission=checks.missing_permission,
+            run_id=ctx.run.id,
+        )
+        await upsert_sticky_comment(
+            ctx.writer,
+            ctx.repository,
+            number,
+            body,
+            bot_login=bot,
+            known_id=ctx.run.effects.get("comment_id"),
+        )
+    await ctx.update(state="failed", finished_at=deps.clock(), detail=reason[:500])
+    await ctx.audit("run.self_improve.failed", reason=reason[:500], attempts=job.attempts)
+    if command_id:
+        await react(ctx.writer, ctx.repository, command_id, "confused")
+    raise PermanentError(reason) from outcome

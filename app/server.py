@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 
 from aiohttp import web
 
+from app.api import add_api_routes
 from app.deps import DEPS, Deps, build_deps
 from app.logs import configure_logging
 from app.recovery import run_recovery
@@ -24,14 +25,17 @@ log = logging.getLogger(__name__)
 
 def job_handlers() -> Mapping[str, Handler]:
     """Job kind → handler: the one place the pipeline's steps are composed."""
+    from app.approval import run_approval
+    from app.guardrails_job import run_guardrails_check
     from app.installations import handle_installation
     from app.runs import run_self_improve
 
-    handlers: dict[str, Handler] = {
+    return {
         "self_improve": run_self_improve,
+        "approve": run_approval,
+        "guardrails": run_guardrails_check,
         "installation": handle_installation,
     }
-    return handlers
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -60,6 +64,7 @@ def make_app(deps: Deps) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    add_api_routes(app)
     return app
 
 
@@ -68,7 +73,7 @@ async def run_service(
     *,
     with_worker: bool,
     with_http: bool,
-    ready: asyncio.Event | None = None,
+    ready: asyncio.Future[Deps] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Run until SIGINT/SIGTERM (or `stop`): HTTP intake and/or the worker, sharing one set of deps."""
@@ -97,7 +102,7 @@ async def run_service(
             tasks.append(asyncio.create_task(Worker(deps, job_handlers()).run(stop)))
             tasks.append(asyncio.create_task(run_recovery(deps, stop)))
         if ready is not None:
-            ready.set()
+            ready.set_result(deps)
         try:
             await stop.wait()
         finally:
@@ -161,19 +166,18 @@ def worker_cli(argv: list[str]) -> int:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, *, with_worker: bool = True) -> AsyncIterator[None]:
-    """The whole service inside this event loop, for tests and the demo."""
-    ready, stop = asyncio.Event(), asyncio.Event()
+async def running(settings: Settings, *, with_worker: bool = True) -> AsyncIterator[Deps]:
+    """The whole service inside this event loop, for tests and the demo; yields its deps."""
+    ready: asyncio.Future[Deps] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
     task = asyncio.create_task(
         run_service(settings, with_worker=with_worker, with_http=True, ready=ready, stop=stop)
     )
-    await asyncio.wait(
-        [task, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED
-    )
-    if task.done():
-        task.result()
+    await asyncio.wait([task, ready], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]  # a Task and a Future
+    if not ready.done():
+        task.result()  # the service failed to start: raise its error
     try:
-        yield
+        yield ready.result()
     finally:
         stop.set()
         await task

@@ -8,6 +8,8 @@ import pytest
 
 from tests.store_backends import store
 
+pytest_plugins = ["app.fake_github.pytest_plugin"]
+
 __all__ = ["store"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
