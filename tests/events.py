@@ -1,62 +1,21 @@
-"""Webhook payloads for the double's repository, built on octokit's recorded examples."""
+"""Webhook payloads for tests: `app.fake_github.events` with the small snapshot's people as defaults."""
 
 from __future__ import annotations
 
-import copy
-import json
-from pathlib import Path
 from typing import Any
 
-from app.fake_github import FakeGitHub
+from app.fake_github import FakeGitHub, events
 
-WEBHOOKS = Path(__file__).parent / "fixtures" / "webhooks"
-
-
-def _example(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((WEBHOOKS / name).read_text())
-    return data
-
-
-def _user(login: str, kind: str = "User") -> dict[str, Any]:
-    return {"login": login, "id": abs(hash(login)) % 10_000_000, "type": kind}
-
-
-def _context(
-    fake: FakeGitHub, data: dict[str, Any], sender: str, sender_type: str
-) -> dict[str, Any]:
-    owner, name = fake.repo_full_name.split("/")
-    data["repository"] = {
-        **data.get("repository", {}),
-        "full_name": fake.repo_full_name,
-        "name": name,
-        "owner": _user(owner, "Organization"),
-        "html_url": f"https://github.com/{fake.repo_full_name}",
-    }
-    data["installation"] = {"id": fake.installation_id, "node_id": "MDIz"}
-    data["sender"] = _user(sender, sender_type)
-    return data
+MAINTAINER, DEVELOPER = (
+    "octo-owner",
+    "octo-dev",
+)  # admin and write in tests/fixtures/snapshots/small.json
 
 
 def labeled(
-    fake: FakeGitHub,
-    number: int,
-    *,
-    label: str = "run:self-improve",
-    sender: str = "octo-owner",
-    pull_request: bool = False,
-    stamp: str = "2026-11-21T10:00:00Z",
+    fake: FakeGitHub, number: int, *, sender: str = MAINTAINER, **kw: Any
 ) -> tuple[str, dict[str, Any]]:
-    if pull_request:
-        data = copy.deepcopy(_example("pull_request/labeled.json"))
-        data["pull_request"].update(number=number, updated_at=stamp)
-        event = "pull_request"
-    else:
-        data = copy.deepcopy(_example("issues/labeled.json"))
-        data["issue"].update(number=number, updated_at=stamp)
-        data["issue"].pop("pull_request", None)
-        event = "issues"
-    data["label"] = {"name": label, "id": 1, "color": "ededed"}
-    return event, _context(fake, data, sender, "User")
+    return events.labeled(fake, number, sender=sender, **kw)
 
 
 def comment(
@@ -64,36 +23,14 @@ def comment(
     number: int,
     body: str,
     *,
-    sender: str = "octo-owner",
+    sender: str = MAINTAINER,
     comment_id: int = 9001,
-    pull_request: bool = False,
-    sender_type: str = "User",
+    **kw: Any,
 ) -> tuple[str, dict[str, Any]]:
-    data = copy.deepcopy(_example("issue_comment/created.json"))
-    data["issue"]["number"] = number
-    if pull_request:
-        data["issue"]["pull_request"] = {
-            "url": f"https://api.github.com/repos/{fake.repo_full_name}/pulls/{number}"
-        }
-    else:
-        data["issue"].pop("pull_request", None)
-    data["comment"].update(id=comment_id, body=body, user=_user(sender, sender_type))
-    return "issue_comment", _context(fake, data, sender, sender_type)
+    return events.comment(fake, number, body, sender=sender, comment_id=comment_id, **kw)
 
 
 def pull_request(
-    fake: FakeGitHub,
-    number: int,
-    head_sha: str,
-    *,
-    action: str = "opened",
-    sender: str = "octo-dev",
+    fake: FakeGitHub, number: int, head_sha: str, *, sender: str = DEVELOPER, **kw: Any
 ) -> tuple[str, dict[str, Any]]:
-    data = copy.deepcopy(
-        _example(f"pull_request/{'synchronize' if action == 'synchronize' else 'opened'}.json")
-    )
-    data["action"] = action
-    data["number"] = number
-    data["pull_request"].update(number=number)
-    data["pull_request"]["head"]["sha"] = head_sha
-    return "pull_request", _context(fake, data, sender, "User")
+    return events.pull_request(fake, number, head_sha, sender=sender, **kw)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -246,6 +247,18 @@ class FakeGitHub:
     def advance_clock(self, seconds: float) -> None:
         """Move the double's clock (token expiry, JWT checks, blob URLs) forward."""
         self._call(lambda: setattr(self._rt, "clock_offset", self._rt.clock_offset + seconds))
+
+    def add_comment(self, number: int, body: str, login: str, association: str = "MEMBER") -> Json:
+        """A person comments on issue or PR `number` (as in the web UI); returns the comment."""
+
+        def create() -> Json:
+            user = {"login": login, "id": zlib.crc32(login.encode()), "type": "User"}
+            comment = self._rt.world.create_comment(number, body, user, self._rt.now())
+            comment["author_association"] = association
+            comment.pop("performed_via_github_app", None)
+            return dict(comment)
+
+        return self._call(create)
 
     def register_manifest_code(
         self, code: str = "manifest-code", manifest: Json | None = None
