@@ -173,7 +173,7 @@ async def _text(gh: Any, repo: str, path: str, ref: str) -> str:
 
 async def _diff(gh: Any, repo: str, pr: dict[str, Any]) -> str:
     files = (await gh.paginate(f"/repos/{repo}/pulls/{pr['number']}/files")).items
-    out = []
+    out: list[str] = []
     for f in files:
         before = (
             ""
