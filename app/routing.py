@@ -15,6 +15,9 @@ GUARDRAILS_CHECK_NAME = "self-improve/guardrails"
 
 JobKind = Literal["self_improve", "approve", "guardrails", "installation"]
 
+_INSTALLATION_ACTIONS = frozenset(
+    {"created", "deleted", "suspend", "unsuspend", "new_permissions_accepted"}
+)
 _ITEM_ID = re.compile(r"^A\d{1,3}$")
 
 
@@ -253,33 +256,12 @@ def route(
             )
         ]
 
-    if event == "installation" and action in {
-        "created",
-        "deleted",
-        "suspend",
-        "unsuspend",
-        "new_permissions_accepted",
-    }:
+    if (event == "installation" and action in _INSTALLATION_ACTIONS) or (
+        event == "installation_repositories" and action in {"added", "removed"}
+    ):
         inst = payload.get("installation") or {}
-        account = (inst.get("account") or {}).get("login")
-        return [
-            Trigger(
-                "installation",
-                None,
-                inst.get("id"),
-                None,
-                None,
-                sender,
-                source={
-                    **source,
-                    "account": account,
-                    "origin": f"installation:{action}:{inst.get('updated_at', '')}",
-                },
-            )
-        ]
-
-    if event == "installation_repositories" and action in {"added", "removed"}:
-        inst = payload.get("installation") or {}
+        changed = payload.get("repositories_added") or payload.get("repositories_removed") or []
+        stamp = inst.get("updated_at") or ",".join(str(r.get("id")) for r in changed)
         return [
             Trigger(
                 "installation",
@@ -291,7 +273,7 @@ def route(
                 source={
                     **source,
                     "account": (inst.get("account") or {}).get("login"),
-                    "origin": f"installation_repositories:{action}:{payload.get('repositories_added') or payload.get('repositories_removed')}",
+                    "origin": f"{event}:{action}:{stamp}",
                 },
             )
         ]

@@ -15,11 +15,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from app.deps import Deps
 from app.fake_github import FakeGitHub, events
+from app.fake_github.identity import generate_app_key
 from app.logs import configure_logging
 from app.routing import GUARDRAILS_CHECK_NAME
 from app.server import running
@@ -37,15 +35,6 @@ def _step(message: str) -> None:
 
 def _section(title: str, body: str) -> None:
     print(f"\n{RULE}\n{title}\n{RULE}\n{body.rstrip()}\n")
-
-
-def throwaway_key() -> bytes:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
 
 
 async def _until(check: Callable[[], Awaitable[Any]], what: str, within: float = 60.0) -> Any:
@@ -68,7 +57,7 @@ async def run_demo(snapshot_path: Path, port: int) -> int:
     port = port or _free_port()
     number, kind = snapshot.target.number, snapshot.target.kind
     admin = next((u for u, p in snapshot.permissions.items() if p == "admin"), "octo-owner")
-    key = throwaway_key()
+    key = generate_app_key()
     _step("starting the GitHub double on 127.0.0.1 with the example snapshot")
     with (
         tempfile.TemporaryDirectory(prefix="self-improve-demo-") as tmp,

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 Json = dict[str, Any]
 
 DEFAULT_PERMISSIONS: dict[str, str] = {
@@ -136,3 +139,13 @@ class AppIdentity:
             "suspended_by": None,
             "suspended_at": None,
         }
+
+
+def generate_app_key() -> bytes:
+    """A fresh 2048-bit RSA private key (PEM), as GitHub hands an App: for the double, tests and demo."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )

@@ -9,10 +9,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.fake_github.double import FakeGitHub
+from app.fake_github.identity import generate_app_key
 from app.fake_github.testing import DoubleClient, FakeFactory
 from app.snapshot import Snapshot
 
@@ -24,12 +23,7 @@ SMALL_SNAPSHOT = (
 @pytest.fixture(scope="session")
 def app_key_pem() -> bytes:
     """A fresh 2048-bit RSA private key (PEM) for the App under test."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
+    return generate_app_key()
 
 
 @pytest.fixture
