@@ -376,12 +376,13 @@ async def test_malformed_request_is_refused(
     assert [r for r in fake_github.requests() if r["path"].startswith("/repos/")] == []
 
 
-async def test_issue_kind_for_a_pull_request_is_refused(
+async def test_issue_kind_for_a_pull_request_is_gathered_as_one(
     fake_github: FakeGitHub, app_key_pem: bytes
 ) -> None:
-    """Asking for issue #13 when #13 is a pull request says so instead of gathering half of it."""
-    with pytest.raises(EvidenceError, match="is a pull request"):
-        await gather(fake_github, app_key_pem, 13, target_kind="issue")
+    """Asked for "issue" #13 when GitHub says #13 is a pull request, the PR is gathered."""
+    gathered = await gather(fake_github, app_key_pem, 13, target_kind="issue")
+    assert gathered.target.kind == "pull_request"
+    assert [p.pull["number"] for p in gathered.pull_requests] == [13]
 
 
 async def test_previous_runs_and_trigger_are_carried(

@@ -49,6 +49,7 @@ FILES_PAGES = 30  # GitHub lists at most 3000 files of a pull request
 COMMITS_PAGES = 3  # and at most 250 of its commits
 RUN_PAGES = 10  # GitHub answers at most 1000 runs for a filtered list
 MAX_LINKED_PULLS = 10
+INLINE_REDACTION = 10  # items; longer lists are redacted in a worker thread
 MAX_REFERENCED_ISSUES = 5
 INSTRUCTION_FILES = ("AGENTS.md", "CLAUDE.md", ".github/copilot-instructions.md")
 RAW = "application/vnd.github.raw+json"
@@ -189,7 +190,19 @@ class _Gathering:
         items_key: str | None = None,
         max_pages: int = LIST_PAGES,
     ) -> list[Json]:
-        """Every item of a list (redacted); a refused list is empty with a gap; a capped one is noted."""
+        """Every item of a list, redacted; a refused list is empty with a gap; a capped one is noted."""
+        raw = await self._raw_list(path, params, items_key=items_key, max_pages=max_pages)
+        return await _redacted(raw)
+
+    async def _raw_list(
+        self,
+        path: str,
+        params: Mapping[str, str | int] | None = None,
+        *,
+        items_key: str | None = None,
+        max_pages: int = LIST_PAGES,
+    ) -> list[Json]:
+        """The list as GitHub sent it: only for decisions (which threads link), never stored."""
         what = self._what(path, params)
         try:
             page = await self._gh.paginate(
@@ -204,7 +217,7 @@ class _Gathering:
             return []
         if page.truncated:
             self.truncated.append(f"{what}: stopped after {max_pages} pages of {PER_PAGE}")
-        return [redact_json(item) for item in page.items if isinstance(item, dict)]
+        return [item for item in page.items if isinstance(item, dict)]
 
     # --- single fetches (memoised) --------------------------------------------------------------
 
@@ -220,8 +233,35 @@ class _Gathering:
     def comments(self, number: int) -> asyncio.Future[list[Json]]:
         return self._once(f"comments:{number}", lambda: self._list(f"/issues/{number}/comments"))
 
+    def _raw_and_redacted(
+        self,
+        key: str,
+        path: str,
+        params: Mapping[str, str | int] | None = None,
+        *,
+        items_key: str | None = None,
+        max_pages: int = LIST_PAGES,
+    ) -> tuple[asyncio.Future[list[Json]], asyncio.Future[list[Json]]]:
+        """One list as GitHub sent it (for deciding what to fetch next) and redacted (to keep).
+
+        The next requests of a chain go out from the raw list at once; redaction, which takes a
+        while on long lists, happens while they are in flight, and only the redacted list is stored.
+        """
+        raw = self._once(
+            f"raw:{key}",
+            lambda: self._raw_list(path, params, items_key=items_key, max_pages=max_pages),
+        )
+
+        async def redacted() -> list[Json]:
+            return await _redacted(await raw)
+
+        return raw, self._once(key, redacted)
+
+    def raw_timeline(self, number: int) -> asyncio.Future[list[Json]]:
+        return self._raw_and_redacted(f"timeline:{number}", f"/issues/{number}/timeline")[0]
+
     def timeline(self, number: int) -> asyncio.Future[list[Json]]:
-        return self._once(f"timeline:{number}", lambda: self._list(f"/issues/{number}/timeline"))
+        return self._raw_and_redacted(f"timeline:{number}", f"/issues/{number}/timeline")[1]
 
     def reviews(self, number: int) -> asyncio.Future[list[Json]]:
         return self._once(f"reviews:{number}", lambda: self._list(f"/pulls/{number}/reviews"))
@@ -236,19 +276,23 @@ class _Gathering:
             f"files:{number}", lambda: self._list(f"/pulls/{number}/files", max_pages=FILES_PAGES)
         )
 
-    def pr_commits(self, number: int) -> asyncio.Future[list[Json]]:
-        return self._once(
-            f"commits:{number}",
-            lambda: self._list(f"/pulls/{number}/commits", max_pages=COMMITS_PAGES),
+    def _commits(
+        self, number: int
+    ) -> tuple[asyncio.Future[list[Json]], asyncio.Future[list[Json]]]:
+        return self._raw_and_redacted(
+            f"commits:{number}", f"/pulls/{number}/commits", max_pages=COMMITS_PAGES
         )
 
-    def check_runs(self, sha: str) -> asyncio.Future[list[Json]]:
+    def pr_commits(self, number: int) -> asyncio.Future[list[Json]]:
+        return self._commits(number)[1]
+
+    def check_runs(self, sha: str) -> tuple[asyncio.Future[list[Json]], asyncio.Future[list[Json]]]:
         # filter=all: a re-run replaces a check run by name; the failed first try is evidence too.
-        return self._once(
+        return self._raw_and_redacted(
             f"check_runs:{sha}",
-            lambda: self._list(
-                f"/commits/{sha}/check-runs", {"filter": "all"}, items_key="check_runs"
-            ),
+            f"/commits/{sha}/check-runs",
+            {"filter": "all"},
+            items_key="check_runs",
         )
 
     def annotations(self, check_run_id: int) -> asyncio.Future[list[Json]]:
@@ -258,9 +302,10 @@ class _Gathering:
         )
 
     def runs_for_sha(self, sha: str) -> asyncio.Future[list[Json]]:
+        # Raw: a run is redacted where it is kept, in `_run_evidence`.
         return self._once(
             f"runs:{sha}",
-            lambda: self._list(
+            lambda: self._raw_list(
                 "/actions/runs", {"head_sha": sha}, items_key="workflow_runs", max_pages=RUN_PAGES
             ),
         )
@@ -269,7 +314,7 @@ class _Gathering:
         query = {"event": event, **params}
         return self._once(
             f"runs:{urlencode(query)}",
-            lambda: self._list(
+            lambda: self._raw_list(
                 "/actions/runs", query, items_key="workflow_runs", max_pages=RUN_PAGES
             ),
         )
@@ -278,6 +323,9 @@ class _Gathering:
         """The runs issue events started since the first thread opened (GitHub filters by date)."""
         params = {"created": ">=" + captured_at(since)[:10]} if since is not None else {}
         return [self.event_runs(event, params) for event in links.ISSUE_EVENTS]
+
+    def log_of(self, job: Json) -> asyncio.Future[str | None]:
+        return self._once(f"log:{job['id']}", lambda: self._log(job))
 
     def run_evidence(self, run: Json) -> asyncio.Future[list[_Attempt]]:
         return self._once(f"run:{run['id']}", lambda: self._run_evidence(run))
@@ -381,25 +429,26 @@ class _Gathering:
                 + (f"; the first {missing} bytes were not downloaded" if missing > 0 else "")
                 + " (line numbers count from the cut)"
             )
-        return CachedLog(trim_log(text, self._log_policy, redact=redact_text).text, note)
+        trimmed = await asyncio.to_thread(trim_log, text, self._log_policy, redact=redact_text)
+        return CachedLog(trimmed.text, note)
 
     async def _artifact(self, artifact: Json) -> Json:
         """The artifact with its text files (redacted); a refused or oversized archive becomes a gap."""
         url = f"{self._base}/actions/artifacts/{artifact['id']}/zip"
         if artifact.get("expired"):
             self.gap(f"GET {url}", "artifact expired (past retention)", 410)
-            return {"artifact": artifact, "files": {}}
+            return {"artifact": redact_json(artifact), "files": {}}
         key = EvidenceCache.artifact_key(self.repository, artifact)
         cached = self._cache.get_artifact(key) if self._cache is not None else None
         if cached is None:
             cached = await self._download_artifact(artifact, url)
             if cached is None:
-                return {"artifact": artifact, "files": {}}
+                return {"artifact": redact_json(artifact), "files": {}}
             if self._cache is not None:
                 self._cache.put(key, cached)
         for what, reason in cached.problems:
             self.gap(what, reason)
-        return {"artifact": artifact, "files": dict(cached.files)}
+        return {"artifact": redact_json(artifact), "files": dict(cached.files)}
 
     async def _download_artifact(self, artifact: Json, url: str) -> CachedArtifact | None:
         limit = self._config.gathering.max_artifact_bytes
@@ -410,17 +459,9 @@ class _Gathering:
             size = f"{download.size} bytes" if download.size else "larger"
             reason = f"artifact is {size}, over max_artifact_bytes ({limit}); not unpacked"
             return CachedArtifact({}, ((f"GET {url}", reason),))
-        try:
-            unpacked = unpack_artifact(download.data, self._archive_limits)
-        except ArchiveRefused as exc:
-            return CachedArtifact({}, ((f"GET {url}", f"artifact refused: {exc}"),))
-        problems = tuple(
-            (f"artifact:{artifact['id']}/{s.path}", f"entry refused: {s.reason}")
-            for s in unpacked.skipped
-            if s.reason != "binary file"  # screenshots and traces are not evidence we read
+        return await asyncio.to_thread(
+            _open_artifact, download.data, self._archive_limits, int(artifact["id"]), url
         )
-        files = {path: redact_text(text) for path, text in unpacked.files.items()}
-        return CachedArtifact(files, problems)
 
     async def _run_evidence(self, run: Json) -> list[_Attempt]:
         """Each attempt of a run (oldest first) with its jobs and logs; artifacts on the latest."""
@@ -432,22 +473,23 @@ class _Gathering:
             path = f"/actions/runs/{run_id}/attempts/{attempt}"
             return await self._optional(self._what(path), self._get(path))
 
-        async def job_with_log(job: Json) -> Json:
-            # Every attempt of a run shares its event, so the latest run object decides for all.
-            log = await self._log(job) if links.wants_log(job, run) else None
-            return {"job": job, "log": log}
-
         async def jobs() -> list[Json]:
-            listed = await self._list(
+            listed = await self._raw_list(
                 f"/actions/runs/{run_id}/jobs",
                 {"filter": "all"},
                 items_key="jobs",
                 max_pages=RUN_PAGES,
             )
-            return list(await asyncio.gather(*(job_with_log(j) for j in listed)))
+            # Every attempt of a run shares its event, so the latest run object decides for all.
+            logs = [self.log_of(j) if links.wants_log(j, run) else None for j in listed]
+            stored = await _redacted(listed)  # while the logs download
+            return [
+                {"job": job, "log": await log if log is not None else None}
+                for job, log in zip(stored, logs, strict=True)
+            ]
 
         async def artifacts() -> list[Json]:
-            listed = await self._list(
+            listed = await self._raw_list(
                 f"/actions/runs/{run_id}/artifacts", items_key="artifacts", max_pages=RUN_PAGES
             )
             chosen = [a for a in listed if artifact_wanted(str(a.get("name", "")), globs)]
@@ -457,22 +499,24 @@ class _Gathering:
             asyncio.gather(*(earlier(k) for k in range(1, latest))), jobs(), artifacts()
         )
         by_attempt = {k: _Attempt(run=r) for k, r in enumerate(found, start=1) if r is not None}
-        by_attempt[latest] = _Attempt(run=run, artifacts=kept)
+        by_attempt[latest] = _Attempt(run=redact_json(run), artifacts=kept)
         for job in all_jobs:
             k = int(job["job"].get("run_attempt") or latest)
             (by_attempt.get(k) or by_attempt[latest]).jobs.append(job)
         return [by_attempt[k] for k in sorted(by_attempt)]
 
     async def _check_runs_with_annotations(self, sha: str) -> list[Json]:
-        runs = await self.check_runs(sha)
-
-        async def one(check_run: Json) -> Json:
-            notes: list[Json] = []
-            if links.check_run_failed(check_run) and links.has_annotations(check_run):
-                notes = await self.annotations(int(check_run["id"]))
-            return {"check_run": check_run, "annotations": notes}
-
-        return list(await asyncio.gather(*(one(r) for r in runs)))
+        raw, redacted = self.check_runs(sha)
+        notes = [
+            self.annotations(int(r["id"]))
+            if links.check_run_failed(r) and links.has_annotations(r)
+            else None
+            for r in await raw
+        ]
+        return [
+            {"check_run": run, "annotations": await note if note is not None else []}
+            for run, note in zip(await redacted, notes, strict=True)
+        ]
 
     async def _runs_with_evidence(self, sha: str) -> list[tuple[Json, list[_Attempt]]]:
         runs = await self.runs_for_sha(sha)
@@ -481,7 +525,7 @@ class _Gathering:
 
     async def pull_ci(self, number: int) -> tuple[list[Json], list[tuple[Json, list[_Attempt]]]]:
         """Check runs (with annotations of failed ones) and workflow runs of the PR's last commits."""
-        commits, pull = await asyncio.gather(self.pr_commits(number), self.pull(number))
+        commits, pull = await asyncio.gather(self._commits(number)[0], self.pull(number))
         shas = [_sha(c) for c in commits if _sha(c)]
         cap = self._config.gathering.max_commits
         if len(shas) > cap:
@@ -558,14 +602,19 @@ class _Gathering:
         ]
 
     async def discover(self, kind: TargetKind | None, number: int) -> _Threads:
-        """The target's kind and the threads that belong with it."""
+        """The target's kind and the threads that belong with it.
+
+        An "issue" that GitHub says is a pull request is gathered as one (the issues API serves
+        both, and a label or comment on a PR arrives through it); a "pull_request" is taken at its
+        word, so a number that is no PR fails with GitHub's 404.
+        """
         self.comments(number)
         self.timeline(number)
-        if kind is None:
+        if kind != "pull_request":
             kind = "pull_request" if (await self.issue(number)).get("pull_request") else "issue"
         if kind == "pull_request":
             self.start_pull(number)
-            pull, timeline = await asyncio.gather(self.pull(number), self.timeline(number))
+            pull, timeline = await asyncio.gather(self.pull(number), self.raw_timeline(number))
             closing = [
                 n
                 for n in links.closing_issue_numbers(pull.get("body"), self.repository)
@@ -586,10 +635,8 @@ class _Gathering:
             )
             return _Threads(kind, tuple(work), tuple(referenced), (number,))
         issue = await self.issue(number)
-        if issue.get("pull_request"):
-            raise EvidenceError(f"#{number} is a pull request, not an issue")
         self._event_listings(_since([issue]))  # its agent runs came after it: list them now
-        timeline = await self.timeline(number)
+        timeline = await self.raw_timeline(number)
         linked = links.linked_pull_numbers(timeline, self.repository)
         if len(linked) > MAX_LINKED_PULLS:
             self.truncated.append(
@@ -620,7 +667,9 @@ class _Gathering:
         )
         objects = dict(zip(numbers, heads, strict=True))
         timelines = dict(
-            zip(numbers, await asyncio.gather(*(self.timeline(n) for n in numbers)), strict=True)
+            zip(
+                numbers, await asyncio.gather(*(self.raw_timeline(n) for n in numbers)), strict=True
+            )
         )
         since = _since(heads[: len(threads.work_issues)] or heads)
         listed = await asyncio.gather(*self._event_listings(since))
@@ -634,6 +683,39 @@ class _Gathering:
                 matched.append((thread, run))
                 self.run_evidence(run)
         return matched
+
+
+def _open_artifact(
+    data: bytes, limits: ArchiveLimits, artifact_id: int, url: str
+) -> CachedArtifact:
+    """Unzip under the caps and redact the texts (in a worker thread: it is CPU work)."""
+    try:
+        unpacked = unpack_artifact(data, limits)
+    except ArchiveRefused as exc:
+        return CachedArtifact({}, ((f"GET {url}", f"artifact refused: {exc}"),))
+    problems = tuple(
+        (f"artifact:{artifact_id}/{s.path}", f"entry refused: {s.reason}")
+        for s in unpacked.skipped
+        if s.reason != "binary file"  # screenshots and traces are not evidence we read
+    )
+    files = {path: redact_text(text) for path, text in unpacked.files.items()}
+    return CachedArtifact(files, problems)
+
+
+def _redact_all(items: Sequence[Any]) -> list[Json]:
+    return [redact_json(i) for i in items if isinstance(i, dict)]
+
+
+async def _redacted(items: Sequence[Any]) -> list[Json]:
+    """The dict items, redacted; a long list in a worker thread.
+
+    Redaction is the gathering's main CPU cost. In the event loop it would hold up every chain of
+    requests waiting for its next step; in a thread it takes the time the loop spends waiting on
+    the network (the regex work holds the GIL only in short slices).
+    """
+    if len(items) <= INLINE_REDACTION:
+        return _redact_all(items)
+    return await asyncio.to_thread(_redact_all, items)
 
 
 def _since(threads: Sequence[Json]) -> float | None:
