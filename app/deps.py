@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 
+from app.evidence.cache import EvidenceCache
 from app.github.apps import GitHubApps
 from app.github.retry import RetryPolicy
 from app.metrics import Metrics
@@ -29,7 +30,8 @@ class Deps:
     github: GitHubApps | None  # None until the App is registered (APP_ID and a key)
     clock: Callable[[], float] = time.time
     app_slug: str | None = None
-    extra: dict[str, object] = field(default_factory=dict)
+    # Finished job logs and artifacts never change: a later run on the same target reuses them.
+    evidence_cache: EvidenceCache = field(default_factory=EvidenceCache)
 
 
 # Typed aiohttp app state (STYLE: `web.AppKey`), so handlers reach the deps without globals.

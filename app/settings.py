@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     github_api_url: str = "https://api.github.com"
     github_url: str = "https://github.com"  # web host, for the manifest registration flow (GHES)
     github_api_version: str = "2022-11-28"
+    github_token: SecretStr | None = (
+        None  # `snapshot --token` default: a personal token instead of the App
+    )
     reject_hook_target_mismatch: bool = False
     # GitHub asks for >= 1 s between mutating requests; the demo and tests against the double use 0.
     github_write_spacing_seconds: float = Field(default=1.0, ge=0)

@@ -94,7 +94,7 @@ def summary(snapshot: Snapshot, out: Path, seen: Traffic) -> str:
 
 def _configured_token(settings: Settings) -> str | None:
     # GITHUB_TOKEN belongs in Settings (env reads live there); read it if the field exists.
-    secret = getattr(settings, "github_token", None)
+    secret = settings.github_token
     if secret is None:
         return None
     value = secret.get_secret_value() if hasattr(secret, "get_secret_value") else str(secret)
