@@ -216,13 +216,54 @@ def normalise_check(name: str) -> str:
 def step_segments(job: Mapping[str, Any], lines: list[str]) -> list[tuple[int, int]] | None:
     """(first line index, step number) per step, as github.com numbers them; None if they disagree."""
     starts = [0]
-    for i, ln in enumerate(lines):
-        if i and (_STEP_START.match(ln) or _POST_START.match(ln) or _DONE_START.match(ln)):
+    # One scan over the joined text finds the step headers; a regex call per line is slow on big logs.
+    text = "\n".join(lines)
+    offsets = _line_offsets(lines)
+    for m in _STEP_BOUNDARY.finditer(text):
+        i = bisect.bisect_right(offsets, m.start()) - 1
+        if i and i != starts[-1]:
             starts.append(i)
     steps = [s for s in job.get("steps") or [] if s.get("conclusion") != "skipped"]
     if len(steps) != len(starts) or not all(isinstance(s.get("number"), int) for s in steps):
         return None
     return [(start, int(step["number"])) for start, step in zip(starts, steps, strict=True)]
+
+
+# For scanning whole logs: every alternative starts with a literal, which lets the regex engine
+# skip ahead by first character (`\b` or `^` in front would disable that and cost 15x).
+_LOG_SIGNAL_LOWER = re.compile(
+    r"##\[error\]|error|fail|✖|×|✘|not found|no module named|enoent|enotfound|eai_again|err!|err_|blocked|"
+    r"denied|rejected|traceback|panic:|\[warn\]|newsfragment|missing|exited \d|exit code [1-9]|call to |"
+    r"exec bash|would reformat|diff in|reformatted|timed out|budget|externally.managed|could not|cannot|"
+    r"can't|unable to"
+)
+_STEP_BOUNDARY = re.compile(
+    r"^\S+Z (?:##\[group\]Run |Post job cleanup\.$|Cleaning up orphan processes$)", re.MULTILINE
+)
+
+
+def _line_offsets(lines: list[str]) -> list[int]:
+    offsets = []
+    pos = 0
+    for ln in lines:
+        offsets.append(pos)
+        pos += len(ln) + 1
+    return offsets
+
+
+def signal_lines(lines: list[str]) -> list[int]:
+    """Indices of log lines that may say what went wrong, found in one scan of the whole log."""
+    # Lower-cased text with a case-sensitive pattern is several times faster than IGNORECASE;
+    # offsets come from the lowered lines, since lowering can change a line's length.
+    low_lines = [ln.lower() for ln in lines]
+    text = "\n".join(low_lines)
+    offsets = _line_offsets(low_lines)
+    found: list[int] = []
+    for m in _LOG_SIGNAL_LOWER.finditer(text):
+        i = bisect.bisect_right(offsets, m.start()) - 1
+        if not found or found[-1] != i:
+            found.append(i)
+    return found
 
 
 def log_line_url(job_url: str, segments: list[tuple[int, int]] | None, index: int) -> str:
@@ -614,7 +655,7 @@ class _Builder:
                     url = str(job.get("html_url") or "")
                     if not url:
                         continue
-                    lines = [redact_text(ln) for ln in log_lines(je.log)]
+                    lines = log_lines(redact_text(je.log or ""))
                     segments = step_segments(job, lines)
                     sha = str(job.get("head_sha") or run.get("head_sha") or "")
                     if agent_run:
@@ -767,14 +808,19 @@ class _Builder:
         rnd = self.round_of(created)
         signals: list[str] = []
         step_cmds: dict[int, str] = {}
-        current_cmd = ""
-        for i, raw in enumerate(lines):
-            text = strip_timestamp(raw)
-            if _STEP_START.match(raw):
-                current_cmd = text.removeprefix("##[group]Run ").strip()
+        headers = [
+            (i, strip_timestamp(ln).removeprefix("##[group]Run ").strip())
+            for i in (range(len(lines)) if segments is None else (s for s, _ in segments))
+            if _STEP_START.match(ln := lines[i])
+        ]
+        header_at = [i for i, _ in headers]
+        for i in signal_lines(lines):
+            if len(signals) >= MAX_LOG_ITEMS_PER_JOB:
+                break
+            if _STEP_START.match(lines[i]):
                 continue
-            if len(signals) >= MAX_LOG_ITEMS_PER_JOB or not _LOG_SIGNAL.search(text):
-                continue
+            pos = bisect.bisect_right(header_at, i) - 1
+            current_cmd = headers[pos][1] if pos >= 0 else ""
             key = log_line_url(url, segments, i)
             context = "\n".join(strip_timestamp(x) for x in lines[i : i + 4])
             self.add(

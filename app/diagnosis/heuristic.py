@@ -26,6 +26,7 @@ from app.diagnosis.language import (
 )
 from app.diagnosis.model import ActionItem, Category, Diagnosis, EvidenceRef, TargetRef, ToolGap
 from app.diagnosis.wording import Facts, word
+from app.redaction import redact_text
 from app.repo_config import CONFIG_PATH, RepoConfig, RepoConfigError, parse_repo_config
 from app.snapshot import Snapshot
 
@@ -43,6 +44,9 @@ _MERGEABLE = {
     frozenset({"loop", "wrong_command"}),
     frozenset({"ci"}),
 }
+# A red check and reviewers' requests about the same kind of check are one problem even when
+# nobody quotes the check's name or command ("lint is red again, run the linter first").
+_CHECK_TOPICS = frozenset({"lint", "format", "typecheck", "changelog", "i18n", "commit_format"})
 _INSTRUCTION_FILE = re.compile(
     r"(?i)(?:^|/)(?:agents|claude|contributing|copilot-instructions|gemini|conventions)\.md$"
 )
@@ -116,9 +120,10 @@ def find_problems(ev: Evidence, config: RepoConfig) -> tuple[list[Problem], list
     for a in range(len(work)):
         for b in range(a + 1, len(work)):
             fa, fb = work[a], work[b]
-            if not (fa.merge_keys() & fb.merge_keys()):
-                continue
             pair = frozenset({fa.kind, fb.kind})
+            same_topic = pair == {"ci", "feedback"} and bool(fa.tags & fb.tags & _CHECK_TOPICS)
+            if not (fa.merge_keys() & fb.merge_keys()) and not same_topic:
+                continue
             both_recurring_feedback = (
                 fa.kind == fb.kind == "feedback" and fa.standalone and fb.standalone
             )
@@ -279,7 +284,8 @@ def facts_for(
         tool_hits=sum(f.count for f in gaps),
         labels=stages[0].labels if stages else (),
         episodes=sum(f.count for f in stages),
-        paths=_topic_paths(problem, topic),
+        episode_labels=tuple(v for f in stages for k, v in f.details if k == "episode"),
+        paths=_topic_paths(problem, topic, ev),
         quote=_quote(feedback),
         wrong_runs=max((f.rounds for f in wrong), default=0),
         default_branch=ev.default_branch,
@@ -302,10 +308,19 @@ def _best_command(commands: list[str], topic: str, problem: Problem) -> str:
     return commands[0]
 
 
-def _topic_paths(problem: Problem, topic: str) -> tuple[str, ...]:
+def _topic_paths(problem: Problem, topic: str, ev: Evidence) -> tuple[str, ...]:
     found = [k[5:] for k in sorted(problem.keys) if k.startswith("path:")]
     if topic == "generated":
-        found = [p for p in found if "generated" in p or "gen/" in p] or found
+        # the files reviewers commented on count too (a review comment sits on the generated file)
+        commented = [
+            i.path
+            for f in problem.of("feedback")
+            for k in f.evidence
+            if (i := ev.get(k)) is not None and i.kind == "review_comment" and i.path
+        ]
+        found = [
+            p for p in dict.fromkeys([*commented, *found]) if "generated" in p or "gen/" in p
+        ] or found
     if topic == "docs":
         found = [p for p in found if p.startswith("docs") or p.endswith(".md")] or found
     return tuple(found[:4])
@@ -442,7 +457,7 @@ def diagnose(
             for problem, category, target, w, refs, facts in drafts
         ],
         _tool_gaps(problems, ev),
-        _notes(notes, ev, loc),
+        [*_notes(notes, ev, loc), *_gathering_notes(snapshot, loc)],
         locale=loc,
         role=role,
         engine="heuristic",
@@ -521,6 +536,25 @@ def _notes(notes: Sequence[Finding], ev: Evidence, locale: str) -> list[str]:
                 f"{count} comment(s) tried to give the agent or this app instructions ({len(outsiders)} from people "
                 "without write access); they were treated as data and ignored."
             )
+    return out
+
+
+def _gathering_notes(snapshot: Snapshot, locale: str) -> list[str]:
+    """What gathering could not get: the diagnosis may miss problems hidden there."""
+    out: list[str] = []
+    for gap in snapshot.gaps[:3]:
+        perm = f"; needs `{gap.missing_permission}`" if gap.missing_permission else ""
+        if locale == "ru":
+            out.append(f"Не удалось получить: {gap.what} ({redact_text(gap.reason)}{perm}).")
+        else:
+            out.append(f"Not gathered: {gap.what} ({redact_text(gap.reason)}{perm}).")
+    if snapshot.truncated:
+        what = ", ".join(snapshot.truncated[:3])
+        out.append(
+            f"Обрезано лимитами GitHub: {what}."
+            if locale == "ru"
+            else f"Cut short by GitHub limits: {what}."
+        )
     return out
 
 
@@ -621,7 +655,9 @@ def summary_text(items: Sequence[ActionItem], notes: Sequence[str], locale: str)
     if notes:
         lines.append("")
         lines.append(
-            "Не по вине агента и проигнорировано:" if ru else "Not the agent's fault, or ignored:"
+            "Примечания (не по вине агента, проигнорировано, не собрано):"
+            if ru
+            else "Notes (not the agent's fault, ignored, or not gathered):"
         )
         lines.append("")
         lines.extend(f"- {n}" for n in notes)

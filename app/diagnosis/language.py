@@ -116,7 +116,7 @@ TAGS: dict[str, re.Pattern[str]] = {
         r"dependenc|\binstall|registry|lockfile|lock file|package\.json|go\.sum|зависимост|установ"
     ),
     "commit_format": re.compile(
-        r"commit message|conventional commit|commit title|сообщени[ея] коммит"
+        r"commit message|conventional commit|commit title|commitlint|gitlint|сообщени[ея] коммит"
     ),
     "stage_labels": re.compile(r"\bstage|\blabels?\b|run:[\w-]+|этап|стади|метк"),
     "security": re.compile(r"secret|credential|token|password|\.env\b|секрет|токен|парол"),
@@ -246,6 +246,18 @@ def tags(text: str) -> frozenset[str]:
     return frozenset(name for name, pattern in TAGS.items() if pattern.search(low))
 
 
+def tag_terms(text: str, only: frozenset[str]) -> frozenset[str]:
+    """`docs:readm` for each topic word in the text (stemmed), for the tags in `only`."""
+    low = clean(text).lower()
+    out = set()
+    for name in only:
+        for m in TAGS[name].finditer(low):
+            word = m.group(0).strip(" `/.")
+            if word:
+                out.add(f"{name}:{stem(word)}")
+    return frozenset(out)
+
+
 def code_spans(text: str) -> list[str]:
     return [m.group(1).strip() for m in _CODE_SPAN.finditer(text)]
 
@@ -336,11 +348,15 @@ def issue_refs(text: str) -> list[int]:
     return [int(m.group(1)) for m in _ISSUE_REF.finditer(_URL.sub(" ", text))]
 
 
+_TOOL_WORD = re.compile(
+    r"(?<![\w-])("
+    + "|".join(re.escape(t) for t in sorted(SPECIFIC_TOOLS, key=len, reverse=True))
+    + r")(?![\w-])"
+)
+
+
 def tools_in(text: str) -> frozenset[str]:
-    low = text.lower()
-    return frozenset(
-        t for t in SPECIFIC_TOOLS if re.search(rf"(?<![\w-]){re.escape(t)}(?![\w-])", low)
-    )
+    return frozenset(_TOOL_WORD.findall(text.lower()))
 
 
 def excerpt(text: str, limit: int = 300, around: str | None = None) -> str:

@@ -29,6 +29,7 @@ class Facts:
     tool_hits: int = 0
     labels: tuple[str, ...] = ()
     episodes: int = 0
+    episode_labels: tuple[str, ...] = ()  # "run:dev + run:qa" per overlap
     paths: tuple[str, ...] = ()
     quote: str = ""
     wrong_runs: int = 0
@@ -305,7 +306,9 @@ def _problem(f: Facts, ru: bool) -> str:
                 else f"so {', '.join(_code(t) for t in f.tools[:4])} could not run"
             )
     if f.episodes:
-        labels = " + ".join(_code(lb) for lb in f.labels)
+        labels = "; ".join(
+            " + ".join(_code(lb) for lb in ep.split(" + ")) for ep in f.episode_labels
+        ) or " + ".join(_code(lb) for lb in f.labels)
         parts.append(
             f"{f.episodes} раз(а) на issue одновременно стояли метки этапов ({labels})"
             if ru

@@ -48,6 +48,7 @@ _FLAKY_WORDS = re.compile(r"(?i)flak|intermittent|unstable|flapping|нестаб
 _ON_DEFAULT = re.compile(
     r"(?i)(?:fails?|failing|failed|red|broken|пада\w*) (?:on|in|на) `?(?:main|master|develop|trunk)`?"
 )
+_PROCESS_CHECKS = frozenset({"lint", "format", "typecheck", "changelog", "i18n", "commit_format"})
 _MEANINGLESS = re.compile(
     r"(?i)^(?:error|fail(?:ed)?|✖|×|\s*)$|elifecycle|npm err! (?:a complete log|code)|^\s*$"
 )
@@ -195,10 +196,15 @@ def _recurring(check: str, failures: list[Failure], commits: int) -> Finding:
         keys.update(s for s in f.signatures if s.startswith("test:"))
         keys.update(f"path:{p}" for p in f.test_files)
     varied = len(signature_sets) > 1
+    check_tags = tags(f"{check} {command}") & _PROCESS_CHECKS
+    only_tests = all(all(s.startswith("test:") for s in sig) for sig in signature_sets if sig)
     standalone = (
         commits >= 3
         or len(prs) >= 2
         or (varied and commits >= 2 and _distinct_kinds(signature_sets))
+        # A lint/format/changelog check red twice was not run before pushing; a test red twice
+        # may be one unfixed bug, which needs a reviewer's word to count.
+        or (commits >= 2 and bool(check_tags) and not only_tests)
     )
     cites: list[str] = []
     for f in failures:

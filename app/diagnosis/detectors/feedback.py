@@ -26,12 +26,18 @@ from app.diagnosis.language import (
     jaccard,
     paths,
     segments,
+    tag_terms,
     tags,
     tools_in,
 )
 
 _INSTRUCTION_FILES = re.compile(
-    r"(?i)(?:^|/)(?:agents|claude|contributing|readme|copilot-instructions|gemini|conventions)\.md$"
+    r"(?i)(?:^|/)(?:agents|claude|contributing|copilot-instructions|gemini|conventions)\.md$"
+)
+# Words that tie an issue comment to the agent's work (not to the feature's design discussion).
+_ABOUT_THE_WORK = re.compile(
+    r"(?i)\bagent|\bbot\b|copilot|claude|codex|devin|\bpr\b|pull request|\bci\b|\bcheck|commit|push|"
+    r"\brun\b|session|\blog\b|again|агент|бот|коммит|пуш|запуск|снова|опять|`"
 )
 # File names too common to say which file is meant.
 _COMMON_FILES = frozenset(
@@ -73,6 +79,7 @@ _GROUPING_TAGS = frozenset(
     }
 )
 _TAG_SIMILARITY = 0.2
+_PAIR_CAP = 40
 _TEXT_SIMILARITY = 0.5
 
 
@@ -86,6 +93,19 @@ class Segment:
     request: bool
     repeat: bool
     commands: tuple[str, ...]
+    terms: frozenset[str] = frozenset()  # "docs:readme": which word made a topic tag
+
+
+def _names_check(name: str, low: str) -> bool:
+    """`lint` in backticks or next to job/check/CI names the CI check; the bare word does not."""
+    n = re.escape(name)
+    return bool(
+        re.search(
+            rf"`{n}`|(?:\bci|job|check|workflow)\s+`?{n}\b"
+            rf"|\b{n}`?\s+(?:job|check|run|is red|was red|is failing|failed|fails|broke|is broken)\b",
+            low,
+        )
+    )
 
 
 def segment_keys(text: str, ev: Evidence, check_names: frozenset[str]) -> frozenset[str]:
@@ -107,13 +127,11 @@ def segment_keys(text: str, ev: Evidence, check_names: frozenset[str]) -> frozen
             ):
                 keys.add(f"file:{base}")
     keys.update(f"tool:{t}" for t in tools_in(text))
-    low = text.lower()
-    for name in check_names:
-        n = re.escape(name)
-        if re.search(
-            rf"`{n}`|(?:\bci|job|check|workflow)\s+`?{n}\b|\b{n}`?\s+(?:job|check|run)\b", low
-        ):
-            keys.add(f"check:{name}")
+    if check_names:
+        low = text.lower()
+        keys.update(
+            f"check:{name}" for name in check_names if name in low and _names_check(name, low)
+        )
     keys.update(f"ref:#{n}" for n in issue_refs(text) if n not in ev.own_numbers)
     return frozenset(keys)
 
@@ -125,6 +143,9 @@ def feedback_segments(ev: Evidence) -> list[Segment]:
     for item in ev.of_kind("review", "review_comment", "issue_comment"):
         if item.trust != "trusted" or item.injection or item.round < 1 or not item.text.strip():
             continue
+        on_issue = item.kind == "issue_comment" and "/issues/" in (item.thread or "")
+        if on_issue and not _ABOUT_THE_WORK.search(item.text) and not has_repeat(item.text):
+            continue  # design discussion on the issue, not feedback on the agent's work
         for seg in segments(item.text):
             if is_acknowledgement(seg):
                 continue
@@ -143,6 +164,7 @@ def feedback_segments(ev: Evidence) -> list[Segment]:
                     request=request,
                     repeat=repeat,
                     commands=tuple(commands(seg)),
+                    terms=tag_terms(seg, _GROUPING_TAGS),
                 )
             )
     return out
@@ -167,6 +189,39 @@ def _groups(segs: list[Segment]) -> list[set[int]]:
                 tag_members.setdefault(tag, set()).update((i, j))
         if sim >= _TEXT_SIMILARITY and len(a.stems & b.stems) >= 3:
             similar.union(i, j)
+    # Two requests on one file under review about the same kind of thing (a generated file, say)
+    # are one topic even when worded apart; so are two that name a topic with the same word
+    # ("README", "lint") when one of them says it happened again.
+    by_path: dict[str, list[int]] = {}
+    for i, s in enumerate(segs):
+        if s.item.path:
+            by_path.setdefault(s.item.path, []).append(i)
+    cap = _PAIR_CAP  # a word or file in more requests than this is too common to tie two of them
+    pairs = [
+        (i, j)
+        for members in by_path.values()
+        if len(members) <= cap
+        for x, i in enumerate(members)
+        for j in members[x + 1 :]
+    ]
+    by_term: dict[str, list[int]] = {}
+    for i, s in enumerate(segs):
+        for term in s.terms:
+            by_term.setdefault(term, []).append(i)
+    for members in by_term.values():
+        if len(members) > cap:
+            continue
+        for x, i in enumerate(members):
+            for j in members[x + 1 :]:
+                if segs[i].repeat or segs[j].repeat:
+                    pairs.append((i, j))
+    for i, j in pairs:
+        a, b = segs[i], segs[j]
+        if a.item.key != b.item.key:
+            for tag in a.tags & b.tags & _GROUPING_TAGS:
+                same_file = bool(a.item.path) and a.item.path == b.item.path
+                if same_file or f"{tag}:" in " ".join(a.terms & b.terms):
+                    tag_members.setdefault(tag, set()).update((i, j))
     groups.extend(tag_members.values())
     groups.extend(g for g in similar.groups() if len(g) >= 2)
     return _merge_overlapping(groups)
@@ -179,7 +234,7 @@ def _candidate_pairs(segs: list[Segment]) -> list[tuple[int, int]]:
     for s in segs:
         for st in s.stems:
             df[st] = df.get(st, 0) + 1
-    limit = max(20, len(segs) // 20)
+    limit = max(15, min(40, len(segs) // 25))
     index: dict[str, list[int]] = {}
     for i, s in enumerate(segs):
         for st in s.stems:
@@ -259,7 +314,7 @@ def detect_feedback(ev: Evidence) -> list[Finding]:
             continue
         rounds = {s.item.round for s in members}
         items = list(dict.fromkeys(s.item.key for s in members))
-        keys = frozenset().union(*(s.keys for s in members))
+        keys = _shared_keys(members)
         group_tags = _shared_tags(members)
         recurring = len(rounds) >= 2 and len(items) >= 2
         quote_seg = _representative(members)
@@ -281,6 +336,17 @@ def detect_feedback(ev: Evidence) -> list[Finding]:
             )
         )
     return findings
+
+
+def _shared_keys(members: list[Segment]) -> frozenset[str]:
+    """Keys at least two segments name: a passing mention in one summary comment must not tie
+    this group to another problem."""
+    counts: dict[str, int] = {}
+    for s in members:
+        for k in s.keys:
+            counts[k] = counts.get(k, 0) + 1
+    need = 2 if len(members) >= 2 else 1
+    return frozenset(k for k, n in counts.items() if n >= need)
 
 
 def _shared_tags(members: list[Segment]) -> frozenset[str]:

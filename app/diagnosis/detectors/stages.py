@@ -122,9 +122,11 @@ def detect_stage_labels(ev: Evidence, trigger_label: str, approve_label: str) ->
             ts = timestamp(item.created_at) or ""
             if any(ep.started <= ts <= ep.ended for ep in episodes):
                 collisions.append(item.key)
+    # The overlapping label events, then what people said about it, then what the orchestrator did.
+    evidence[len(episodes) : len(episodes)] = complaints[:2]
     evidence.extend(notes[:4])
-    evidence.extend(complaints[:3])
     evidence.extend(collisions[:1])
+    evidence.extend(complaints[2:3])
     standalone = len(episodes) >= 2 or bool(complaints) or len(notes) >= 2
     return [
         Finding(

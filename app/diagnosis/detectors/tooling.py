@@ -28,6 +28,7 @@ _MISSING: tuple[re.Pattern[str], ...] = (
     re.compile(r"error: no such (?:sub)?command:? [`']?([\w-]+)[`']?"),
     re.compile(r"[`']?(cargo-[\w-]+|rustfmt|clippy-driver|[\w-]+)[`']? is not installed"),
     re.compile(r"(?i)\bunable to find (?:the )?[`']?([\w.+-]+)[`']? (?:executable|binary|command)"),
+    re.compile(r"Cannot find module '((?:@[\w.-]+/)?[\w.-]+)'"),
 )
 # Subcommands and wrappers named in errors, by the tool that provides them.
 _ALIASES = {
@@ -87,6 +88,21 @@ _NETWORK: tuple[re.Pattern[str], ...] = (
     re.compile(r"(?i)(?:failed to connect to|unable to connect to|connection to)\s+" + _HOST),
     re.compile(r"(?i)ERR_PNPM_\w*FETCH\w*\s+GET\s+https?://" + _HOST),
     re.compile(r"(?i)npm ERR! (?:code )?E(?:403|404|AI_AGAIN|NOTFOUND)\b.*?https?://" + _HOST),
+    re.compile(r"(?i)\b(?:E403|E404|403 Forbidden|404 Not Found)\b.*?https?://" + _HOST),
+    re.compile(
+        r"(?i)lookup "
+        + _HOST
+        + r"(?: on [\d.:\[\]]+)?: (?:no such host|server misbehaving|i/o timeout)"
+    ),
+    re.compile(r"(?i)failed to (?:download|fetch) from [`']?https?://" + _HOST),
+    re.compile(
+        r"(?i)(?:failed to establish a new connection|name or service not known|temporary failure in "
+        r"name resolution|network is unreachable).*?(?:host='?|https?://)" + _HOST
+    ),
+    re.compile(
+        r"(?i)https?://" + _HOST + r"\S*[^\n]*?(?:temporary failure in name resolution|"
+        r"name or service not known|network is unreachable|failed to establish a new connection)"
+    ),
 )
 _NETWORK_PROSE = re.compile(
     r"(?i)blocked by (?:the |a )?firewall|firewall block|registry (?:is |was )?blocked|dns block|"
@@ -95,6 +111,12 @@ _NETWORK_PROSE = re.compile(
     r"не (?:удалось|могу) установить|заблокирован"
 )
 _INSTALL_BLOCKED = re.compile(r"(?i)externally-managed-environment|externally managed")
+# One cheap pass decides whether a text can hold any of the patterns at all.
+_MAYBE_GAP = re.compile(
+    r"(?i)not found|no module named|executable file|enoent|no such (?:sub)?command|not installed|unable to find|"
+    r"enotfound|eai_again|econnrefused|etimedout|resolve host|firewall|connect to|connection to|err_pnpm|npm err|"
+    r"externally.managed|install|registry|dns|network"
+)
 _HOST_IN_PROSE = re.compile(r"`?" + _HOST + r"`?")
 _ZERO_TESTS = re.compile(
     r"(?i)\bran 0 tests\b|no tests ran|collected 0 items|no tests? (?:were )?found|0 passing|0 tests? (?:passed|run)"
@@ -180,6 +202,8 @@ def tool_hits(ev: Evidence) -> list[ToolHit]:
         text = item.text if len(item.text) < 8000 else item.text[:8000]
         if item.kind == "session_event" and item.event == "tool_call":
             continue  # a command line mentions tools; only what came back says one is missing
+        if not _MAYBE_GAP.search(text):
+            continue
         seen: set[tuple[str, str]] = set()
         for line in text.split("\n"):
             for pattern in _MISSING:
