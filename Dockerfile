@@ -13,7 +13,7 @@ WORKDIR /srv
 COPY app.yml ./
 COPY prompt_seeds ./prompt_seeds
 RUN useradd --system --uid 10001 --home-dir /srv --shell /usr/sbin/nologin app \
-    && mkdir -p /data && chown app:app /data
+    && mkdir -p /data && chown app:app /data /srv  # /srv/.env is written by the registration page
 USER app
 VOLUME ["/data"]
 EXPOSE 3000

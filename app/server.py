@@ -16,6 +16,7 @@ from app.api import add_api_routes
 from app.deps import DEPS, Deps, build_deps
 from app.logs import configure_logging
 from app.recovery import run_recovery
+from app.registration import add_registration_routes, setup_address
 from app.settings import Settings, SettingsError, load_settings
 from app.webhook import MAX_BODY, receive_webhook
 from app.worker import Handler, Worker
@@ -65,6 +66,8 @@ def make_app(deps: Deps) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     add_api_routes(app)
+    if not deps.settings.registered:
+        add_registration_routes(app, deps)  # `/`: the Probot-style setup page
     return app
 
 
@@ -146,6 +149,10 @@ def serve_cli(argv: list[str]) -> int:
             "self-improve: WEBHOOK_SECRET: required to verify webhook deliveries", file=sys.stderr
         )
         return 2
+    if not settings.registered:
+        log.warning(
+            "no APP_ID: open %s to register the App", setup_address(settings.host, settings.port)
+        )
     asyncio.run(run_service(settings, with_worker=not args.no_worker, with_http=True))
     return 0
 
