@@ -7,7 +7,7 @@ from typing import Any
 
 from app.deps import Deps
 from app.policy import Refusal, check_permission
-from app.publish.comment import react
+from app.publish.comment import post_once, react
 from app.runs import RunContext, check_preconditions, reject, sender_permission, start_run
 from app.store.base import Job, Run
 from app.update.plan import PlanError
@@ -28,11 +28,15 @@ async def latest_diagnosis(ctx: RunContext) -> Run | None:
     return None
 
 
-async def _reply(ctx: RunContext, text: str) -> None:
-    number = ctx.trigger.target_number
-    await ctx.writer.post(
-        f"/repos/{ctx.repository}/issues/{number}/comments",
-        data={"body": f"<!-- self-improve:approval -->\n{text}"},
+async def _reply(ctx: RunContext, text: str) -> int:
+    """One reply per run on the thread, found again (not repeated) by a retried attempt."""
+    return await post_once(
+        ctx.writer,
+        ctx.repository,
+        ctx.trigger.target_number or 0,
+        text,
+        marker=f"<!-- self-improve:approval run={ctx.run.id} -->",
+        bot_login=await ctx.bot_login() if ctx.retried else None,
     )
 
 
@@ -113,7 +117,7 @@ async def run_approval(job: Job, deps: Deps) -> None:
 async def _blocked(ctx: RunContext, reason: str) -> None:
     """Nothing was written: say why on the thread, record it, and finish the run."""
     if "blocked_comment_id" not in ctx.run.effects:
-        await _reply(ctx, f":warning: **self-improve** did not open a PR: {reason}")
-        await ctx.record_effect(blocked_comment_id=True)
+        reply = await _reply(ctx, f":warning: **self-improve** did not open a PR: {reason}")
+        await ctx.record_effect(blocked_comment_id=reply)
     await ctx.update(state="blocked", finished_at=ctx.deps.clock(), detail=reason[:500])
     await ctx.audit("run.self_improve.failed", reason=reason[:500], phase="update")

@@ -55,7 +55,10 @@ async def build_deps(
                 http,
                 metrics,
                 mutation_spacing=settings.github_write_spacing_seconds,
-                retry=RetryPolicy(rate_limit_min=settings.github_rate_limit_min_seconds),
+                retry=RetryPolicy(
+                    server_backoff=settings.github_retry_base_seconds,
+                    rate_limit_min=settings.github_rate_limit_min_seconds,
+                ),
             )
         deps = Deps(settings, store, metrics, http, github, clock)
         if github is not None:

@@ -10,10 +10,10 @@ from app.deps import Deps
 from app.diagnosis import diagnose
 from app.diagnosis.llm import LLMConfig, diagnose_with_llm
 from app.evidence.gather import gather_evidence
-from app.github.errors import GitHubError, NotFound
+from app.github.errors import GitHubError, NotFound, RateLimited
 from app.policy import Refusal, check_label, check_permission
 from app.publish.checks import CheckRunPublisher
-from app.publish.comment import react, upsert_sticky_comment
+from app.publish.comment import post_once, react, upsert_sticky_comment
 from app.publish.head import head_sha_for
 from app.publish.render import (
     render_check_report,
@@ -81,6 +81,24 @@ class RunContext:
     async def record_effect(self, **effects: Any) -> None:
         """Remember what this run already did, so a retry after a crash does not do it twice."""
         await self.update(effects={**self.run.effects, **effects})
+
+    @property
+    def retried(self) -> bool:
+        """An earlier attempt of this run may have written to GitHub without recording it."""
+        return self.job.attempts > 1
+
+    async def bot_login(self) -> str:
+        """Our bot's login, `<slug>[bot]`, the slug learnt now if GitHub was unreachable at startup.
+
+        A guessed login would miss our own comments and post duplicates, so an unknown slug raises
+        (a `GitHubError`, or RuntimeError) and the worker retries the attempt."""
+        deps = self.deps
+        if not deps.app_slug and deps.github is not None:
+            slug = (await deps.github.app_info()).get("slug")
+            deps.app_slug = str(slug) if slug else None
+        if not deps.app_slug:
+            raise RuntimeError("GitHub did not tell the App's slug: our comments cannot be found")
+        return f"{deps.app_slug}[bot]"
 
 
 async def start_run(job: Job, deps: Deps, purpose_write: str = "publish") -> RunContext | None:
@@ -157,13 +175,17 @@ async def check_preconditions(ctx: RunContext) -> tuple[RepoConfig | None, Refus
 async def reject(ctx: RunContext, refusal: Refusal) -> None:
     """A refused trigger: one short reply saying why (once, even across retries) and an audit event."""
     if refusal.reply and "refusal_comment_id" not in ctx.run.effects:
-        body = f"<!-- self-improve:refusal -->\n:no_entry: **self-improve** did not run: {refusal.message}"
+        body = f":no_entry: **self-improve** did not run: {refusal.message}"
         try:
-            comment = await ctx.writer.post(
-                f"/repos/{ctx.repository}/issues/{ctx.trigger.target_number}/comments",
-                data={"body": body},
+            comment_id = await post_once(
+                ctx.writer,
+                ctx.repository,
+                ctx.trigger.target_number or 0,
+                body,
+                marker=f"<!-- self-improve:refusal run={ctx.run.id} -->",
+                bot_login=await ctx.bot_login() if ctx.retried else None,
             )
-            await ctx.record_effect(refusal_comment_id=comment.get("id"))
+            await ctx.record_effect(refusal_comment_id=comment_id)
         except GitHubError as exc:
             log.warning(
                 "could not post the refusal reply", extra={"run": ctx.run.id, "error": str(exc)}
@@ -214,6 +236,8 @@ def _is_permanent(exc: BaseException) -> bool:
     """Errors a retry cannot fix: our own bugs in diagnosing, and GitHub refusing the request itself."""
     if isinstance(exc, PermanentError | DiagnosisFailed):
         return True
+    if isinstance(exc, RateLimited):  # a 403 too, but time fixes it: the worker retries after it
+        return False
     return isinstance(exc, GitHubError) and exc.status in {401, 403, 404, 410, 422}
 
 
@@ -244,6 +268,7 @@ async def run_self_improve(job: Job, deps: Deps) -> None:
             head_sha,
             check_external_id(kind, number, ctx.run.id),
             existing_id=ctx.run.effects.get("check_run_id"),
+            search=ctx.retried,  # an earlier attempt may have created it and died unanswered
         )
         if check_id is not None and check_id != ctx.run.effects.get("check_run_id"):
             await ctx.record_effect(check_run_id=check_id)
@@ -259,6 +284,7 @@ async def run_self_improve(job: Job, deps: Deps) -> None:
             trigger=ctx.trigger.source,
             installation_id=ctx.trigger.installation_id,
             now=deps.clock,
+            cache=deps.evidence_cache,
         )
         await ctx.update(state="diagnosing", snapshot=snapshot.model_dump(mode="json"))
         await checks.phase("diagnosing")
@@ -290,25 +316,33 @@ async def finish_run(
     command_id = ctx.trigger.source.get("comment_id")
     number = ctx.trigger.target_number or 0
     permanent = outcome is not None and (_is_permanent(outcome) or job.attempts >= job.max_attempts)
-    bot = f"{deps.app_slug}[bot]" if deps.app_slug else f"{ctx.deps.settings.app_id}[bot]"
     if outcome is None and diagnosis is not None:
-        await checks.publish(render_check_report(diagnosis, snapshot, locale=config.locale))
-        body = render_comment(
-            diagnosis,
-            locale=config.locale,
-            check_url=checks.html_url,
-            missing_permission=checks.missing_permission,
-            gaps=snapshot.gaps if snapshot is not None else (),
-            run_id=ctx.run.id,
-        )
-        comment_id = await upsert_sticky_comment(
-            ctx.writer,
-            ctx.repository,
-            number,
-            body,
-            bot_login=bot,
-            known_id=ctx.run.effects.get("comment_id"),
-        )
+        try:
+            await checks.publish(render_check_report(diagnosis, snapshot, locale=config.locale))
+            body = render_comment(
+                diagnosis,
+                locale=config.locale,
+                check_url=checks.html_url,
+                missing_permission=checks.missing_permission,
+                gaps=snapshot.gaps if snapshot is not None else (),
+                run_id=ctx.run.id,
+            )
+            comment_id = await upsert_sticky_comment(
+                ctx.writer,
+                ctx.repository,
+                number,
+                body,
+                bot_login=await ctx.bot_login(),
+                known_id=ctx.run.effects.get("comment_id"),
+            )
+        except Exception as exc:
+            if not (_is_permanent(exc) or job.attempts >= job.max_attempts):
+                raise
+            # the last attempt: the run must end as failed, not stay "publishing" for ever
+            reason = f"publishing failed: {type(exc).__name__}: {exc}"
+            await ctx.update(state="failed", finished_at=deps.clock(), detail=reason[:500])
+            await ctx.audit("run.self_improve.failed", reason=reason[:500], attempts=job.attempts)
+            raise PermanentError(reason) from exc
         await ctx.record_effect(comment_id=comment_id)
         items = len(diagnosis.get("action_items", []))
         await ctx.update(
@@ -347,7 +381,7 @@ async def finish_run(
             ctx.repository,
             number,
             body,
-            bot_login=bot,
+            bot_login=await ctx.bot_login(),
             known_id=ctx.run.effects.get("comment_id"),
         )
     await ctx.update(state="failed", finished_at=deps.clock(), detail=reason[:500])

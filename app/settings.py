@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     reject_hook_target_mismatch: bool = False
     # GitHub asks for >= 1 s between mutating requests; the demo and tests against the double use 0.
     github_write_spacing_seconds: float = Field(default=1.0, ge=0)
+    # First wait before retrying a 5xx, reset or timeout; doubled per retry, jittered.
+    github_retry_base_seconds: float = Field(default=1.0, ge=0)
     # A rate-limit reply without retry-after or reset waits at least this long (GitHub: >= 1 minute).
     github_rate_limit_min_seconds: float = Field(default=60.0, ge=0)
 

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 
 from app.deps import Deps
+from app.github.errors import RateLimited
 from app.store.base import Job, retry_delay
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,9 @@ class Worker:
             final = job.attempts >= job.max_attempts
             metrics.job_runs.labels(job.kind, "failed" if final else "retry").inc()
             delay = retry_delay(job.attempts, self.deps.settings.job_retry_base_seconds)
+            if isinstance(exc, RateLimited) and exc.retry_at is not None:
+                # trying before the limit resets would only spend another attempt on a 403
+                delay = max(delay, exc.retry_at - clock())
             log.error(
                 "job raised" + (" (last attempt)" if final else f"; retry in {delay:.0f}s"),
                 extra={

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from gidgethub.abc import GitHubAPI
 
@@ -79,16 +80,43 @@ class CheckRunPublisher:
             self.html_url = url if isinstance(url, str) else self.html_url
         return self.check_run_id
 
+    async def find(self, head_sha: str, external_id: str) -> int | None:
+        """Our run with this `external_id` on `head_sha`, if GitHub has one (all of them, not the latest)."""
+        url = (
+            f"/repos/{self.repository}/commits/{head_sha}/check-runs"
+            f"?check_name={quote(self.name)}&filter=all&per_page=100"
+        )
+        async for run in self._gh.getiter(url, iterable_key="check_runs"):
+            if isinstance(run, Mapping) and run.get("external_id") == external_id:
+                found = run.get("id")
+                return found if isinstance(found, int) else None
+        return None
+
     async def start(
-        self, head_sha: str, external_id: str, *, existing_id: int | None = None
+        self,
+        head_sha: str,
+        external_id: str,
+        *,
+        existing_id: int | None = None,
+        search: bool = False,
     ) -> int | None:
         """Create the run `in_progress` on `head_sha` (or reset `existing_id`, a retried job's run).
+
+        With `search` (a retry that recorded no id), a run GitHub already has under `external_id` is
+        reset instead of creating a second one: an attempt may have died after GitHub created it but
+        before it heard the answer, and that run would otherwise stay in progress forever.
 
         Returns its id, or None when the checks permission is missing (403). Other `GitHubError`s
         (an unknown sha: 422; GitHub down) propagate: the caller may go on with the comment alone.
         """
         if self.disabled:
             return None
+        if existing_id is None and search:
+            try:
+                existing_id = await self.find(head_sha, external_id)
+            except Forbidden as exc:
+                self._disable(exc)
+                return None
         body: dict[str, Any] = {
             "status": "in_progress",
             "external_id": external_id,

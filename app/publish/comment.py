@@ -107,6 +107,32 @@ async def upsert_sticky_comment(
     return keeper
 
 
+async def post_once(
+    gh: GitHubClient,
+    repository: str,
+    number: int,
+    body: str,
+    *,
+    marker: str,
+    bot_login: str | None = None,
+) -> int:
+    """Post a reply led by `marker` on `repository#number`; returns its id.
+
+    With `bot_login` (a retried attempt), our comment carrying that marker is looked for first: the
+    attempt before may have died after GitHub took the reply and before its id was recorded. The marker
+    names the run, so another run's reply never counts.
+    """
+    if bot_login is not None:
+        ours = await find_sticky_comments(
+            gh, repository, number, bot_login=bot_login, marker=marker
+        )
+        if ours:
+            return int(ours[0]["id"])
+    text = body if marker in body else f"{marker}\n{body}"
+    created = await gh.post(f"/repos/{repository}/issues/{number}/comments", data={"body": text})
+    return int(created["id"])
+
+
 async def react(gh: GitHubClient, repository: str, comment_id: int, content: str) -> bool:
     """Add a reaction to an issue comment; already there (200) counts as done. False on failure.
 

@@ -381,9 +381,12 @@ async def _publish(
             if pr is None:
                 return replace(_foreign_pr(pulls, branch), commit_sha=made)
     number = int(pr["number"])
-    if created:
+    labels = [str(x.get("name")) for x in pr.get("labels") or [] if isinstance(x, dict)]
+    if (
+        PR_LABEL not in labels
+    ):  # a run that died between opening the PR and labelling it left it bare
         await gh.post(f"/repos/{repository}/issues/{number}/labels", data={"labels": [PR_LABEL]})
-    else:
+    if not created:
         pr = await gh.patch(
             f"/repos/{repository}/pulls/{number}", data={"title": title, "body": body}
         )

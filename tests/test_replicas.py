@@ -1,0 +1,186 @@
+"""Two `serve` replicas on one PostgreSQL schema: 50 triggers on 50 issues, each processed exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from app.fake_github import FakeGitHub
+from app.fake_github.pytest_plugin import SMALL_SNAPSHOT
+from app.store import open_store
+from app.store.base import Run, Store
+from tests.app_harness import WEBHOOK_SECRET, free_port
+from tests.events import labeled
+from tests.store_backends import POSTGRES_URL
+from tests.test_crash import WEBHOOK_PATH, AppProcess, app_env, finished_runs, send, wait_until
+from tests.test_faults import effects_of, our_check_runs, our_comments
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+TARGETS = list(range(100, 150))  # 50 issues the generated snapshot adds to small.json's repository
+
+
+def many_issues(numbers: list[int]) -> dict[str, Any]:
+    """small.json with its issue copied under each number (fresh ids, so the double keeps them apart)."""
+    data: dict[str, Any] = json.loads(SMALL_SNAPSHOT.read_text())
+    [template] = data["issues"]
+    issues = []
+    for number in numbers:
+        evidence = copy.deepcopy(template)
+        issue = evidence["issue"]
+        old = issue["number"]
+        for key in ("url", "html_url", "comments_url", "events_url", "labels_url"):
+            if isinstance(issue.get(key), str):
+                issue[key] = issue[key].replace(f"/issues/{old}", f"/issues/{number}")
+        issue.update(number=number, id=3_400_000_000 + number, node_id=f"I_kwDOfake{number}")
+        for index, comment in enumerate(evidence["comments"]):
+            comment["id"] = 3_800_000_000 + number * 100 + index
+            comment["issue_url"] = issue["url"]
+        issues.append(evidence)
+    data["issues"] = [*data["issues"], *issues]
+    return data
+
+
+@pytest.fixture
+async def schema() -> AsyncIterator[str]:
+    """A fresh PostgreSQL schema for the replicas, dropped afterwards; fails loudly without a server."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL} ({exc})", pytrace=False)
+    try:
+        await conn.execute(f'CREATE SCHEMA "{name}"')
+    finally:
+        await conn.close()
+    try:
+        yield name
+    finally:
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
+        try:
+            await conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+        finally:
+            await conn.close()
+
+
+def schema_url(schema: str) -> str:
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+
+
+def replica(
+    fake: FakeGitHub, key_pem: bytes, database_url: str, tmp: Path, name: str
+) -> AppProcess:
+    env = app_env(fake, key_pem, database_url, free_port())
+    env["LOG_LEVEL"] = "INFO"  # each replica's log tells which runs it did
+    env["LOG_FORMAT"] = "json"
+    return AppProcess(env, tmp, name=name)
+
+
+def runs_done_by(app: AppProcess) -> int:
+    """Diagnoses this replica's worker finished, as its own log records them."""
+    return sum(
+        1
+        for line in "\n".join(p.read_text() for p in app.logs).splitlines()
+        if '"run.self_improve.diagnosis_ready"' in line
+    )
+
+
+async def deliver_to(fake: FakeGitHub, app: AppProcess, number: int) -> None:
+    url = f"http://127.0.0.1:{app.port}{WEBHOOK_PATH}"
+    await asyncio.to_thread(fake.configure, webhook_url=url, webhook_secret=WEBHOOK_SECRET)
+    delivery = await send(fake, labeled(fake, number))
+    assert delivery["status_code"] == 202, delivery
+
+
+def assert_each_target_once(fake: FakeGitHub, runs: list[Run]) -> None:
+    """One diagnosed run, one check run (created once, completed) and one sticky comment per target."""
+    assert sorted(r.target_number for r in runs) == TARGETS
+    assert {r.state for r in runs} == {"diagnosed"}, [(r.id, r.state, r.detail) for r in runs]
+    effects = effects_of(fake.writes())
+    expected = {f"self-improve:issue:{r.target_number}:{r.id}": 1 for r in runs}
+    assert dict(effects.check_runs) == expected
+    assert [r["status"] for r in our_check_runs(fake)] == ["completed"] * len(TARGETS)
+    assert {n: effects.sticky_comments[n] for n in TARGETS} == dict.fromkeys(TARGETS, 1)
+    assert all(len(our_comments(fake, n)) == 1 for n in TARGETS)
+
+
+async def open_schema_store(database_url: str) -> Store:
+    store = open_store(database_url)
+    await store.open()  # migrates the empty schema before any replica starts
+    return store
+
+
+async def test_two_replicas_process_fifty_triggers_once_each(
+    fake_github_factory: Any, app_key_pem: bytes, tmp_path: Path, schema: str
+) -> None:
+    """50 label deliveries spread over two serve replicas sharing one store: 50 runs, each with one
+    check run and one comment, and both replicas' workers took part."""
+    fake = fake_github_factory(snapshot=many_issues(TARGETS))
+    database_url = schema_url(schema)
+    store = await open_schema_store(database_url)
+    apps = [replica(fake, app_key_pem, database_url, tmp_path, f"replica-{i}") for i in (1, 2)]
+    try:
+        for app in apps:
+            await app.start()
+        for index, number in enumerate(TARGETS):
+            await deliver_to(fake, apps[index % 2], number)
+        runs: list[Run] = await wait_until(
+            lambda: finished_runs(store, len(TARGETS)), within=90, what="50 finished runs"
+        )
+        assert_each_target_once(fake, runs)
+        counts = await store.job_counts()
+        assert counts["done"] == len(TARGETS) and counts["failed"] == 0
+        done_by = [runs_done_by(app) for app in apps]
+        assert sum(done_by) == len(TARGETS) and min(done_by) > 0, done_by
+    finally:
+        for app in apps:
+            await app.stop()
+        await store.close()
+
+
+async def test_the_surviving_replica_finishes_what_a_killed_one_held(
+    fake_github_factory: Any, app_key_pem: bytes, tmp_path: Path, schema: str
+) -> None:
+    """One replica SIGKILLed with jobs in hand: the other takes them over when their leases lapse, and
+    every target still ends with one run, one check run and one comment."""
+    fake = fake_github_factory(snapshot=many_issues(TARGETS))
+    database_url = schema_url(schema)
+    store = await open_schema_store(database_url)
+    apps = [replica(fake, app_key_pem, database_url, tmp_path, f"replica-{i}") for i in (1, 2)]
+    # every job's gathering waits a moment, so the victim holds leases when it dies
+    slow = {"kind": "slow", "route": "GET /repos/{owner}/{repo}/issues/{issue_number}/timeline"}
+    fake.set_faults([slow | {"delay_ms": 150}])
+    try:
+        for app in apps:
+            await app.start()
+        for index, number in enumerate(TARGETS):
+            await deliver_to(fake, apps[index % 2], number)
+
+        async def some_done() -> bool:
+            runs, _ = await store.list_runs(page=1, per_page=500)
+            return sum(r.state == "diagnosed" for r in runs) >= 10
+
+        await wait_until(some_done, within=60, what="ten runs finished")
+        apps[0].kill()
+        runs: list[Run] = await wait_until(
+            lambda: finished_runs(store, len(TARGETS)), within=90, what="50 finished runs"
+        )
+        assert_each_target_once(fake, runs)
+        counts = await store.job_counts()
+        assert counts["done"] == len(TARGETS) and counts["failed"] == 0
+        jobs = [await store.get_job(r.job_id) for r in runs]
+        taken_over = [j.id for j in jobs if j is not None and j.attempts > 1]
+        assert taken_over, "the killed replica held at least one job the survivor finished"
+    finally:
+        for app in apps:
+            await app.stop()
+        await store.close()
