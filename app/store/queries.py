@@ -155,28 +155,31 @@ def accept_delivery(delivery: DeliveryIn, jobs: Sequence[JobIn], now: float) -> 
     """Store a verified delivery with its jobs in one transaction (store, then acknowledge).
 
     A GUID seen before is a duplicate unless its processing failed: GitHub's redelivery reuses the
-    GUID, so a failed delivery's jobs are queued again.
+    GUID, so a failed delivery's jobs are queued again. The common case (a new delivery, a new job)
+    is two statements: each insert is tried first and only a conflict looks further.
     """
-    existing = yield _one("SELECT state FROM deliveries WHERE guid = ?", delivery.guid)
-    payload = delivery.payload.decode("utf-8", errors="replace")
     state = DeliveryState.RECEIVED if jobs else DeliveryState.IGNORED
-    if existing is None:
-        yield _run(
-            "INSERT INTO deliveries (guid, event, action, installation_id, repository, hook_id, state,"
-            " payload, received_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            delivery.guid,
-            delivery.event,
-            delivery.action,
-            delivery.installation_id,
-            delivery.repository,
-            delivery.hook_id,
-            state.value,
-            payload,
-            now,
-            now,
-        )
+    inserted = yield _one(
+        "INSERT INTO deliveries (guid, event, action, installation_id, repository, hook_id, state,"
+        " payload, received_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING RETURNING guid",
+        delivery.guid,
+        delivery.event,
+        delivery.action,
+        delivery.installation_id,
+        delivery.repository,
+        delivery.hook_id,
+        state.value,
+        delivery.payload.decode("utf-8", errors="replace"),
+        now,
+        now,
+    )
+    if inserted is not None:
         outcome = Accepted.NEW
-    elif existing["state"] == DeliveryState.FAILED.value:
+    else:
+        existing = yield _one("SELECT state FROM deliveries WHERE guid = ?", delivery.guid)
+        if existing is None or existing["state"] != DeliveryState.FAILED.value:
+            return AcceptResult(Accepted.DUPLICATE, 0, 0)
         yield _run(
             "UPDATE deliveries SET state = ?, attempts = attempts + 1, error = NULL, updated_at = ?"
             " WHERE guid = ?",
@@ -185,8 +188,6 @@ def accept_delivery(delivery: DeliveryIn, jobs: Sequence[JobIn], now: float) -> 
             delivery.guid,
         )
         outcome = Accepted.RETRY
-    else:
-        return AcceptResult(Accepted.DUPLICATE, 0, 0)
     queued = coalesced = 0
     for job in jobs:
         made = yield from enqueue_job(job, delivery.guid, now, retry=outcome is Accepted.RETRY)
@@ -205,12 +206,40 @@ def accept_delivery(delivery: DeliveryIn, jobs: Sequence[JobIn], now: float) -> 
     return AcceptResult(outcome, queued, coalesced)
 
 
+def _insert_job(job: JobIn, delivery_guid: str | None, now: float) -> Op[Job | None]:
+    """The job, or None when its idempotency key or a waiting job's coalesce key is taken."""
+    row = yield _one(
+        "INSERT INTO jobs (kind, idempotency_key, target_key, coalesce_key, delivery_guid,"
+        " installation_id, repository, payload, state, attempts, max_attempts, run_after, created_at,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING RETURNING *",
+        job.kind,
+        job.idempotency_key,
+        job.target_key,
+        job.coalesce_key,
+        delivery_guid,
+        job.installation_id,
+        job.repository,
+        dumps(job.payload),
+        JobState.QUEUED.value,
+        job.max_attempts,
+        now,
+        now,
+        now,
+    )
+    return _job(row) if row is not None else None
+
+
 def enqueue_job(
     job: JobIn, delivery_guid: str | None, now: float, *, retry: bool = False
 ) -> Op[Job | None]:
     """Queue a job unless its trigger was seen (idempotency key) or a job with its coalesce key waits
     (the same person asked for a diagnosis of the same target); the existing job absorbs it and
-    `None` is returned."""
+    `None` is returned. On a redelivery (`retry`) a job that failed for good is queued again."""
+    if not retry:
+        made = yield from _insert_job(job, delivery_guid, now)
+        if made is not None:
+            return made
     same = yield _one("SELECT id, state FROM jobs WHERE idempotency_key = ?", job.idempotency_key)
     if same is not None:
         if retry and same["state"] in (JobState.FAILED.value, JobState.CANCELLED.value):
@@ -234,25 +263,9 @@ def enqueue_job(
         if waiting is not None:
             yield _run("UPDATE jobs SET coalesced = coalesced + 1 WHERE id = ?", waiting["id"])
             return None
-    row = yield _one(
-        "INSERT INTO jobs (kind, idempotency_key, target_key, coalesce_key, delivery_guid,"
-        " installation_id, repository, payload, state, attempts, max_attempts, run_after, created_at,"
-        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?) RETURNING *",
-        job.kind,
-        job.idempotency_key,
-        job.target_key,
-        job.coalesce_key,
-        delivery_guid,
-        job.installation_id,
-        job.repository,
-        dumps(job.payload),
-        JobState.QUEUED.value,
-        job.max_attempts,
-        now,
-        now,
-        now,
-    )
-    return _job(row)
+    # Nothing to join: a redelivered trigger never stored its job, or (PostgreSQL) the waiting job was
+    # claimed between our insert and the look. Insert again; a conflict now means a job waits.
+    return (yield from _insert_job(job, delivery_guid, now))
 
 
 def claim_jobs(worker_id: str, limit: int, lease_seconds: float, now: float) -> Op[list[Job]]:
