@@ -18,10 +18,10 @@ from app.fake_github.pytest_plugin import SMALL_SNAPSHOT
 from app.store import open_store
 from app.store.base import Run, Store
 from tests.app_harness import WEBHOOK_SECRET, free_port
+from tests.app_process import WEBHOOK_PATH, AppProcess, app_env, finished_runs, send, wait_until
+from tests.effects import effects_of, our_check_runs, our_comments
 from tests.events import labeled
 from tests.store_backends import POSTGRES_URL
-from tests.test_crash import WEBHOOK_PATH, AppProcess, app_env, finished_runs, send, wait_until
-from tests.test_faults import effects_of, our_check_runs, our_comments
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
