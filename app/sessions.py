@@ -204,6 +204,21 @@ def _codex_events(records: list[tuple[int, dict[str, Any]]], ref_base: str) -> l
             )
         )
 
+    def shell_call(line: int, ts: Any, call_id: Any, command: str | None, tool: str) -> None:
+        """A shell command the agent ran: remembered by call id so its result carries it too."""
+        if isinstance(call_id, str):
+            calls[call_id] = (command, tool)
+        add(
+            line,
+            ts,
+            "tool_call",
+            role="assistant",
+            text=command or "",
+            command=command,
+            call_id=call_id,
+            tool=tool,
+        )
+
     for line, record in records:
         payload = record.get("payload")
         if not isinstance(payload, dict):
@@ -241,19 +256,7 @@ def _codex_events(records: list[tuple[int, dict[str, Any]]], ref_base: str) -> l
             elif ptype == "local_shell_call":
                 action = payload.get("action")
                 command = _argv_text(action.get("command")) if isinstance(action, dict) else None
-                call_id = payload.get("call_id")
-                if isinstance(call_id, str):
-                    calls[call_id] = (command, "local_shell")
-                add(
-                    line,
-                    ts,
-                    "tool_call",
-                    role="assistant",
-                    text=command or "",
-                    command=command,
-                    call_id=call_id,
-                    tool="local_shell",
-                )
+                shell_call(line, ts, payload.get("call_id"), command, "local_shell")
             elif ptype == "custom_tool_call":
                 call_id = payload.get("call_id")
                 name = payload.get("name")
@@ -295,20 +298,8 @@ def _codex_events(records: list[tuple[int, dict[str, Any]]], ref_base: str) -> l
                 role = "assistant" if ptype == "agent_message" else "user"
                 add(line, ts, "message", role=role, text=str(payload.get("message") or ""))
             elif ptype == "exec_command_begin" and not has_calls:
-                call_id = payload.get("call_id")
                 command = _argv_text(payload.get("command"))
-                if isinstance(call_id, str):
-                    calls[call_id] = (command, "exec_command")
-                add(
-                    line,
-                    ts,
-                    "tool_call",
-                    role="assistant",
-                    text=command or "",
-                    command=command,
-                    call_id=call_id,
-                    tool="exec_command",
-                )
+                shell_call(line, ts, payload.get("call_id"), command, "exec_command")
             elif ptype == "exec_command_end" and not has_calls:
                 call_id = payload.get("call_id")
                 code = payload.get("exit_code")
