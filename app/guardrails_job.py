@@ -10,7 +10,7 @@ from app.guardrails import check_diff
 from app.guardrails.diff import FileDiff, parse_diff
 from app.guardrails.report import GuardrailReport, Violation
 from app.repo_config import RepoConfig, RepoConfigError
-from app.repo_files import read_repo_config, read_text
+from app.repo_files import FileUnreadable, read_repo_config, read_text
 from app.routing import GUARDRAILS_CHECK_NAME, Trigger
 from app.seeds import lint_seeds
 from app.store.base import Job
@@ -103,6 +103,14 @@ def check_output(
     return conclusion, {"title": title, "summary": summary[:65535], "annotations": annotations}
 
 
+async def _context_text(gh: Any, repo: str, path: str, ref: str) -> str | None:
+    """A file read for context only: one the API cannot give as text is checked from the diff alone."""
+    try:
+        return await read_text(gh, repo, path, ref=ref)
+    except FileUnreadable:
+        return None
+
+
 async def run_guardrails_check(job: Job, deps: Deps) -> None:
     trigger = Trigger.from_payload(job.payload)
     if deps.github is None or not trigger.repository or trigger.installation_id is None:
@@ -138,7 +146,7 @@ async def run_guardrails_check(job: Job, deps: Deps) -> None:
     for f in touched:
         old = f.get("previous_filename") or f["filename"]
         if f.get("status") != "added":
-            text = await read_text(reader, repo, old, ref=pull["base"]["sha"])
+            text = await _context_text(reader, repo, old, pull["base"]["sha"])
             if text is not None:
                 before[old] = text
     report = check_diff(diff, before)
@@ -150,7 +158,7 @@ async def run_guardrails_check(job: Job, deps: Deps) -> None:
             and f["filename"].endswith(".md")
             and f.get("status") != "removed"
         ):
-            text = await read_text(reader, repo, f["filename"], ref=head_sha)
+            text = await _context_text(reader, repo, f["filename"], head_sha)
             if text is not None:
                 seeds[f["filename"]] = text
     lint = (

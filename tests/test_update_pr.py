@@ -15,12 +15,11 @@ import pytest
 from app.fake_github import FakeGitHub
 from app.github import GitHubApps
 from app.repo_config import Paths, RepoConfig
+from app.repo_files import FileUnreadable, file_text
 from app.settings import load_settings
 from app.update.plan import build_plan, plan_paths
 from app.update.pr import (
-    FileUnreadable,
     PrResult,
-    file_text,
     is_own_commit,
     open_improvement_pr,
     propose_improvement,

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import quote
 
 from gidgethub.abc import GitHubAPI
 
 from app.github.errors import NotFound, ValidationFailed
 from app.guardrails import DiffError, GuardrailReport, Violation, check_diff
 from app.repo_config import RepoConfig
+from app.repo_files import FileUnreadable, read_text
 from app.update.plan import (
     TRAILER,
     UpdatePlan,
@@ -115,47 +113,11 @@ def describe_violations(report: GuardrailReport) -> str:
 # --- I/O -----------------------------------------------------------------------------------------------
 
 
-class FileUnreadable(ValueError):
-    """A target file the updater cannot edit safely (too large for the API, not UTF-8, not a file)."""
-
-
-def file_text(path: str, data: Any) -> str:
-    """The text of a contents-API file answer, or FileUnreadable naming the path and why.
-
-    Above 1 MB the API answers with an empty `content`; taking that for an empty file would make the
-    commit replace the whole file with the managed block.
-    """
-    if not isinstance(data, dict) or data.get("type", "file") != "file":
-        raise FileUnreadable(f"{path}: not a file")
-    if data.get("encoding") != "base64":
-        raise FileUnreadable(f"{path}: too large for the contents API (over 1 MB); edit it by hand")
-    try:
-        raw = base64.b64decode(str(data.get("content") or ""), validate=False)
-        text = raw.decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise FileUnreadable(
-            f"{path}: not UTF-8 text; self-improve edits only text files"
-        ) from None
-    size = data.get("size")
-    if isinstance(size, int) and size != len(raw):
-        raise FileUnreadable(f"{path}: the API returned {len(raw)} of {size} bytes")
-    return text
-
-
 async def read_files(
     gh: GitHubAPI, *, repository: str, paths: Sequence[str], ref: str | None
 ) -> dict[str, str | None]:
     """The text of each path at `ref` (None: the file does not exist there)."""
-    out: dict[str, str | None] = {}
-    for path in paths:
-        url = f"/repos/{repository}/contents/{quote(path, safe='/')}"
-        if ref:
-            url += f"?ref={quote(ref, safe='')}"
-        try:
-            out[path] = file_text(path, await gh.getitem(url))
-        except NotFound:
-            out[path] = None
-    return out
+    return {path: await read_text(gh, repository, path, ref=ref) for path in paths}
 
 
 async def _ref_sha(gh: GitHubAPI, repository: str, branch: str) -> str | None:
