@@ -60,8 +60,12 @@ class RepoConfig(_Strict):
     @field_validator("trigger_label", "approve_label")
     @classmethod
     def _label_shape(cls, value: str) -> str:
+        # The intake routes labels before it can read this file (no API calls on the webhook's hot
+        # path), so it recognises `run:self-improve` and the `self-improve…` family only.
         if not value.strip() or len(value) > 50:
             raise ValueError("a label is 1 to 50 characters")
+        if value != "run:self-improve" and not value.startswith("self-improve"):
+            raise ValueError("must be run:self-improve or start with self-improve")
         return value
 
     def effective_allowed_paths(self) -> tuple[str, ...]:
@@ -139,5 +143,6 @@ def parse_repo_config(text: str | None, *, source: str = CONFIG_PATH) -> RepoCon
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"]) or "(top level)"
             msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            msg = msg.removeprefix("Value error, ")
             problems.append(f"{key}: {msg}")
         raise RepoConfigError(f"{source}: " + "; ".join(problems)) from None
