@@ -7,7 +7,6 @@ docs, changelog, scope …), never a particular repository.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 
 def _wordset(text: str) -> frozenset[str]:
@@ -380,10 +379,3 @@ def normalise_error(line: str) -> str:
     low = re.sub(r"\d+(?:\.\d+)?\s?(?:ms|s|m|h|sec|seconds|minutes)\b", "#", low)
     low = re.sub(r"\d+", "#", low)
     return " ".join(low.split())[:200]
-
-
-def first_matching(lines: Iterable[str], pattern: re.Pattern[str]) -> str | None:
-    for line in lines:
-        if pattern.search(line):
-            return line
-    return None

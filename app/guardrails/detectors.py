@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 from typing import Literal
@@ -788,8 +788,3 @@ def removed_findings(old: Statement) -> list[Finding]:
             "delete-rule", f"Deletes the rule {quote(old.text)}, which is not kept elsewhere.", old
         )
     ]
-
-
-def iter_findings(*groups: Iterable[Finding]) -> Iterator[Finding]:
-    for group in groups:
-        yield from group

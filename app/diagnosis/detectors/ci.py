@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from app.diagnosis.evidence import CiJob, Evidence, strip_timestamp
@@ -312,7 +311,3 @@ def _not_the_agent(
         + "; ".join(dict.fromkeys(reasons))
         + ".",
     )
-
-
-def failing_jobs(ev: Evidence) -> Iterable[CiJob]:
-    return (j for j in ev.ci_jobs if j.failed)
