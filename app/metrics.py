@@ -25,6 +25,11 @@ class Metrics:
             ["state"],
             registry=r,
         )
+        self.deliveries_pending = Gauge(
+            "self_improve_deliveries_pending",
+            "Deliveries stored and acknowledged but not routed into jobs yet (sampled at scrape)",
+            registry=r,
+        )
         self.job_runs = Counter(
             "self_improve_job_runs",
             "Job executions by kind and outcome",

@@ -37,7 +37,7 @@ class Trigger:
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> Trigger:
-        """The trigger a job carries (`dataclasses.asdict` of one, as the webhook stored it)."""
+        """The trigger a job carries, as `to_payload` stored it."""
         items = data.get("items")
         return cls(
             kind=data["kind"],
@@ -50,6 +50,21 @@ class Trigger:
             source=dict(data.get("source") or {}),
             items=tuple(items) if items is not None else None,
         )
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON a job carries; `from_payload` reads it back. (Written out: `dataclasses.asdict`
+        deep-copies recursively and was a tenth of the webhook's time under load.)"""
+        return {
+            "kind": self.kind,
+            "repository": self.repository,
+            "installation_id": self.installation_id,
+            "target_kind": self.target_kind,
+            "target_number": self.target_number,
+            "sender": self.sender,
+            "role": self.role.value,
+            "source": dict(self.source),
+            "items": list(self.items) if self.items is not None else None,
+        }
 
     @property
     def target_key(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -54,6 +55,7 @@ async def metrics(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     for state, n in (await deps.store.job_counts()).items():
         deps.metrics.jobs.labels(state).set(n)
+    deps.metrics.deliveries_pending.set(await deps.store.pending_deliveries())
     return web.Response(body=deps.metrics.render(), content_type="text/plain", charset="utf-8")
 
 
@@ -104,6 +106,9 @@ async def run_service(
         if with_worker:
             tasks.append(asyncio.create_task(Worker(deps, job_handlers()).run(stop)))
             tasks.append(asyncio.create_task(run_recovery(deps, stop)))
+        # Everything built so far lives as long as the process: keep it out of the cyclic collector's
+        # way, or each full collection walks it while webhooks wait.
+        gc.freeze()
         if ready is not None:
             ready.set_result(deps)
         try:

@@ -1,8 +1,12 @@
-"""Webhook intake: verify the signature on the raw bytes, store the delivery with its jobs, then answer."""
+"""Webhook intake: verify the signature on the raw bytes, store the delivery, then answer; and the
+router that later turns a stored delivery into jobs.
+
+The acknowledgement path does no more than the signature check and one durable insert (group
+committed), so GitHub's 10-second limit is never at risk and a routing bug cannot lose a delivery: the
+raw body is kept, and the worker routes it (`route_delivery`) after the 202."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import hmac
 import json
@@ -13,7 +17,7 @@ from aiohttp import web
 
 from app.policy import check_sender
 from app.routing import Trigger, route
-from app.store.base import Accepted, DeliveryIn, JobIn
+from app.store.base import Accepted, DeliveryIn, JobIn, Routing
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +36,43 @@ def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
 
 
 def job_for(trigger: Trigger, *, max_attempts: int) -> JobIn:
-    payload = dataclasses.asdict(trigger)
-    payload["role"] = trigger.role.value
     return JobIn(
         kind=trigger.kind,
         idempotency_key=trigger.idempotency_key,
         target_key=trigger.target_key,
-        payload=payload,
+        payload=trigger.to_payload(),
         installation_id=trigger.installation_id,
         repository=trigger.repository,
         max_attempts=max_attempts,
         coalesce_key=trigger.coalesce_key,
+    )
+
+
+def route_delivery(
+    event: str, body: str, *, app_id: int | None, app_slug: str | None, max_attempts: int
+) -> Routing:
+    """The jobs a stored delivery asks for (a `Router`: pure, run by the worker after the 202)."""
+    try:
+        payload: Any = json.loads(body)
+    except json.JSONDecodeError as exc:
+        return Routing(error=f"body is not valid JSON: {exc}")
+    if not isinstance(payload, dict):
+        return Routing(error=f"body must be a JSON object, not {type(payload).__name__}")
+    triggers = route(event, payload, app_id=app_id, app_slug=app_slug)
+    sender_type = (payload.get("sender") or {}).get("type")
+    # Bots (this app included) never start a diagnosis or an approval: no work, no reply, no loops.
+    # Their PRs still get the guardrails check, and installation events are always recorded.
+    jobs = [
+        job_for(t, max_attempts=max_attempts)
+        for t in triggers
+        if t.kind not in {"self_improve", "approve"}
+        or check_sender(t, sender_type=sender_type, app_slug=app_slug) is None
+    ]
+    return Routing(
+        action=payload.get("action"),
+        installation_id=(payload.get("installation") or {}).get("id"),
+        repository=(payload.get("repository") or {}).get("full_name"),
+        jobs=jobs,
     )
 
 
@@ -68,19 +98,9 @@ async def receive_webhook(request: web.Request) -> web.Response:
     if not event or not guid:
         metrics.deliveries.labels(event or "unknown", "bad_request").inc()
         return _error(400, "X-GitHub-Event and X-GitHub-Delivery headers are required")
-    try:
-        payload: Any = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        metrics.deliveries.labels(event, "bad_request").inc()
-        return _error(400, f"body is not valid JSON: {exc}")
-    if not isinstance(payload, dict):
-        metrics.deliveries.labels(event, "bad_request").inc()
-        return _error(400, "body must be a JSON object")
-
     hook = {
         "guid": guid,
         "event": event,
-        "action": payload.get("action"),
         "hook_id": request.headers.get("X-GitHub-Hook-ID"),
         "target_type": request.headers.get("X-GitHub-Hook-Installation-Target-Type"),
         "target_id": request.headers.get("X-GitHub-Hook-Installation-Target-ID"),
@@ -94,43 +114,13 @@ async def receive_webhook(request: web.Request) -> web.Response:
         metrics.deliveries.labels(event, "ping").inc()
         log.info("ping", extra=hook)
         return web.json_response({"ok": True})
-
-    triggers = route(event, payload, app_id=settings.app_id, app_slug=deps.app_slug)
-    sender_type = (payload.get("sender") or {}).get("type")
-    # Bots (this app included) never start a diagnosis or an approval: no work, no reply, no loops.
-    # Their PRs still get the guardrails check, and installation events are always recorded.
-    triggers = [
-        t
-        for t in triggers
-        if t.kind not in {"self_improve", "approve"}
-        or check_sender(t, sender_type=sender_type, app_slug=deps.app_slug) is None
-    ]
-    delivery = DeliveryIn(
-        guid=guid,
-        event=event,
-        action=payload.get("action"),
-        installation_id=(payload.get("installation") or {}).get("id"),
-        repository=(payload.get("repository") or {}).get("full_name"),
-        hook_id=hook["hook_id"],
-        payload=body,
-    )
-    jobs = [job_for(t, max_attempts=settings.job_max_attempts) for t in triggers]
-    result = await deps.store.accept_delivery(delivery, jobs, now=deps.clock())
-    if result.outcome is Accepted.DUPLICATE:
+    # Durable first, then the 202; the body is parsed and routed by the worker, off this path.
+    delivery = DeliveryIn(guid=guid, event=event, hook_id=hook["hook_id"], payload=body)
+    outcome = await deps.store.accept_delivery(delivery, now=deps.clock())
+    if outcome is Accepted.DUPLICATE:
         metrics.deliveries.labels(event, "duplicate").inc()
         log.info("duplicate delivery: not queued again", extra=hook)
         return web.json_response({"status": "duplicate"}, status=200)
-    outcome = "queued" if jobs else "ignored"
-    metrics.deliveries.labels(event, outcome).inc()
-    log.info(
-        f"delivery {outcome}",
-        extra={**hook, "jobs_queued": result.jobs_queued, "jobs_coalesced": result.jobs_coalesced},
-    )
-    return web.json_response(
-        {
-            "status": outcome,
-            "jobs_queued": result.jobs_queued,
-            "jobs_coalesced": result.jobs_coalesced,
-        },
-        status=202,
-    )
+    metrics.deliveries.labels(event, "accepted").inc()
+    log.info("delivery accepted", extra={**hook, "redelivery": outcome is Accepted.RETRY})
+    return web.json_response({"status": "accepted"}, status=202)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -14,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from app.deps import Deps
 from app.github.errors import RateLimited
 from app.store.base import Job, retry_delay
+from app.webhook import route_delivery
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +57,12 @@ class Worker:
             log.info("worker stopped", extra={"worker": self.name})
 
     async def run_once(self, *, wait: bool = True) -> int:
-        """Claim what is due and start it; with `wait`, return after those jobs end (tests, CLI)."""
+        """Route stored deliveries into jobs, claim what is due and start it; with `wait`, return after
+        those jobs end (tests, CLI). The count is of deliveries routed and jobs started."""
+        routed = await self.route_deliveries()
         free = self.deps.settings.worker_concurrency - len(self._running)
         if free <= 0:
-            return 0
+            return routed
         jobs = await self.deps.store.claim_jobs(
             self.name,
             limit=free,
@@ -73,7 +77,33 @@ class Worker:
             tasks.append(task)
         if wait and tasks:
             await asyncio.gather(*tasks)
-        return len(jobs)
+        return routed + len(jobs)
+
+    async def route_deliveries(self, *, limit: int = 100) -> int:
+        """Turn deliveries the intake stored into jobs (`webhook.route_delivery`)."""
+        deps = self.deps
+        router = functools.partial(
+            route_delivery,
+            app_id=deps.settings.app_id,
+            app_slug=deps.app_slug,
+            max_attempts=deps.settings.job_max_attempts,
+        )
+        routed = await deps.store.route_deliveries(router, limit=limit, now=deps.clock())
+        for r in routed:
+            deps.metrics.deliveries.labels(r.event, r.outcome.value).inc()
+            context = {"guid": r.guid, "event": r.event, "outcome": r.outcome.value}
+            if r.error:
+                log.warning("delivery could not be routed", extra={**context, "error": r.error})
+            else:
+                log.info(
+                    "delivery routed",
+                    extra={
+                        **context,
+                        "jobs_queued": r.jobs_queued,
+                        "jobs_coalesced": r.jobs_coalesced,
+                    },
+                )
+        return len(routed)
 
     async def drain(self, *, max_rounds: int = 100) -> None:
         """Run jobs until none is due (tests and the demo); jobs a handler enqueues run too."""

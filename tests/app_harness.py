@@ -86,9 +86,11 @@ class Harness:
         raise AssertionError(f"timed out waiting for {what}")
 
     async def idle(self, within: float = 30.0) -> dict[str, int]:
-        """Wait until no job is queued or running."""
+        """Wait until no delivery waits to be routed and no job is queued or running."""
 
         async def quiet() -> dict[str, int] | None:
+            if await self.store.pending_deliveries():
+                return None
             counts = await self.store.job_counts()
             return counts if counts["queued"] == 0 and counts["running"] == 0 else None
 

@@ -143,6 +143,7 @@ async def finished_runs(store: Store, count: int) -> list[Run] | None:
     """All runs, once there are `count` of them, all final, and no job is queued or running."""
     runs, _ = await store.list_runs(page=1, per_page=500)
     counts = await store.job_counts()
-    if len(runs) < count or counts["queued"] or counts["running"]:
+    pending = await store.pending_deliveries()
+    if len(runs) < count or pending or counts["queued"] or counts["running"]:
         return None
     return runs if all(r.state in FINAL for r in runs) else None

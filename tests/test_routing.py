@@ -12,7 +12,7 @@ import pytest
 from app.policy import check_label, check_permission, check_sender
 from app.repo_config import RepoConfig
 from app.roles import LABEL_ROLES, Role, role_for_label
-from app.routing import Command, check_external_id, parse_command, route
+from app.routing import Command, Trigger, check_external_id, parse_command, route
 
 WEBHOOKS = Path(__file__).parent / "fixtures" / "webhooks"
 APP_ID = 2
@@ -236,3 +236,26 @@ def test_label_must_match_repository_config() -> None:
     assert refused is not None and not refused.reply
     assert check_label(_trigger(label="self-improve:run"), custom) is None
     assert check_label(_trigger("approve", label="self-improve:approved"), RepoConfig()) is None
+
+
+@pytest.mark.parametrize("items", [None, ("a1", "a2")], ids=["all-items", "named-items"])
+def test_trigger_payload_round_trips_every_field(items: tuple[str, ...] | None) -> None:
+    """A job carries `to_payload`; `from_payload` gives the same trigger back, every field kept
+    (a field added to Trigger but not to to_payload fails here)."""
+    import dataclasses
+
+    trigger = Trigger(
+        kind="approve",
+        repository="acme/widgets",
+        installation_id=7,
+        target_kind="pull_request",
+        target_number=12,
+        sender="octo",
+        role=Role.KM,
+        source={"event": "issue_comment", "comment_id": 3},
+        items=items,
+    )
+    payload = trigger.to_payload()
+    assert json.loads(json.dumps(payload)) == payload
+    assert set(payload) == {f.name for f in dataclasses.fields(Trigger)}
+    assert Trigger.from_payload(payload) == trigger

@@ -13,6 +13,9 @@ from app.store.base import (
     DeliveryState,
     JobIn,
     JobState,
+    Routed,
+    RoutedDelivery,
+    Routing,
     RunIn,
     Store,
 )
@@ -20,13 +23,7 @@ from app.store.base import (
 
 def delivery(guid: str = "g-1") -> DeliveryIn:
     return DeliveryIn(
-        guid=guid,
-        event="issues",
-        action="labeled",
-        installation_id=7,
-        repository="acme/widgets",
-        hook_id="1",
-        payload=json.dumps({"action": "labeled"}).encode(),
+        guid=guid, event="issues", hook_id="1", payload=json.dumps({"action": "labeled"}).encode()
     )
 
 
@@ -48,49 +45,134 @@ def job(
     )
 
 
-async def test_new_delivery_is_stored_with_its_job(store: Store) -> None:
-    """A routed delivery and its job are written together; the delivery waits for the job."""
-    result = await store.accept_delivery(delivery(), [job()], now=100.0)
-    assert (result.outcome, result.jobs_queued) == (Accepted.NEW, 1)
+async def receive(
+    store: Store, guid: str, jobs: list[JobIn], *, now: float
+) -> tuple[Accepted, RoutedDelivery | None]:
+    """What the intake and then the worker do: store the delivery, then route it into `jobs`."""
+    accepted = await store.accept_delivery(delivery(guid), now=now)
+
+    def router(event: str, body: str) -> Routing:
+        assert (event, json.loads(body)) == ("issues", {"action": "labeled"})
+        return Routing(action="labeled", installation_id=7, repository="acme/widgets", jobs=jobs)
+
+    routed = await store.route_deliveries(router, limit=10, now=now)
+    assert [r.guid for r in routed] in ([], [guid])
+    return accepted, (routed[0] if routed else None)
+
+
+async def test_delivery_is_stored_unrouted_then_routed_with_its_job(store: Store) -> None:
+    """The intake stores the delivery alone (pending); routing writes its job and the payload's
+    fields, and the delivery then waits for the job."""
+    assert await store.accept_delivery(delivery(), now=100.0) is Accepted.NEW
+    pending = await store.get_delivery("g-1")
+    assert pending is not None and pending.state is DeliveryState.PENDING
+    assert (pending.action, pending.repository) == (None, None)
+    assert await store.pending_deliveries() == 1
+    [routed] = await store.route_deliveries(
+        lambda _e, _b: Routing("labeled", 7, "acme/widgets", [job()]), limit=10, now=101.0
+    )
+    assert (routed.outcome, routed.jobs_queued, routed.jobs_coalesced) == (Routed.QUEUED, 1, 0)
     stored = await store.get_delivery("g-1")
     assert stored is not None and stored.state is DeliveryState.RECEIVED
+    assert (stored.action, stored.installation_id, stored.repository) == (
+        "labeled",
+        7,
+        "acme/widgets",
+    )
+    assert await store.pending_deliveries() == 0
     assert (await store.job_counts())["queued"] == 1
+    [queued] = await store.claim_jobs("w", limit=1, lease_seconds=10, now=102.0)
+    assert queued.delivery_guid == "g-1"
+
+
+async def test_routing_takes_the_oldest_first_up_to_the_limit(store: Store) -> None:
+    """Deliveries are routed in the order they arrived, `limit` at a time, each once."""
+    for i, guid in enumerate(["c", "a", "b"]):
+        await store.accept_delivery(delivery(guid), now=float(i))
+    seen: list[str] = []
+    for _ in range(3):
+        routed = await store.route_deliveries(lambda _e, _b: Routing(), limit=2, now=9.0)
+        seen += [r.guid for r in routed]
+    assert seen == ["c", "a", "b"]
+
+
+async def test_concurrent_routing_routes_each_delivery_once(store: Store) -> None:
+    """Replicas routing at once (SKIP LOCKED on PostgreSQL) never route a delivery twice."""
+    for i in range(30):
+        await store.accept_delivery(delivery(f"g{i}"), now=float(i))
+    batches = await asyncio.gather(
+        *(store.route_deliveries(lambda _e, _b: Routing(), limit=3, now=40.0) for _ in range(15))
+    )
+    guids = [r.guid for batch in batches for r in batch]
+    assert len(guids) == len(set(guids)) == 30
+    assert await store.pending_deliveries() == 0
 
 
 async def test_delivery_without_work_is_kept_as_ignored(store: Store) -> None:
     """A verified delivery that routes to nothing is kept (state ignored) and queues nothing."""
-    result = await store.accept_delivery(delivery(), [], now=1.0)
-    assert result.jobs_queued == 0
+    _, routed = await receive(store, "g-1", [], now=1.0)
+    assert routed is not None and (routed.outcome, routed.jobs_queued) == (Routed.IGNORED, 0)
     stored = await store.get_delivery("g-1")
     assert stored is not None and stored.state is DeliveryState.IGNORED
 
 
+async def test_router_that_raises_fails_its_delivery_and_not_the_queue(store: Store) -> None:
+    """A routing bug fails that delivery with the error (its payload kept for a redelivery); the
+    deliveries behind it still route."""
+    await store.accept_delivery(delivery("bad"), now=1.0)
+    await store.accept_delivery(delivery("good"), now=2.0)
+
+    def router(_event: str, _body: str) -> Routing:
+        if not calls:
+            calls.append(1)
+            raise KeyError("sender")
+        return Routing(jobs=[job()])
+
+    calls: list[int] = []
+    routed = await store.route_deliveries(router, limit=10, now=3.0)
+    assert [(r.guid, r.outcome) for r in routed] == [
+        ("bad", Routed.FAILED),
+        ("good", Routed.QUEUED),
+    ]
+    bad = await store.get_delivery("bad")
+    assert bad is not None and bad.state is DeliveryState.FAILED
+    assert bad.error == "routing raised KeyError: 'sender'"
+    # a redelivery (after the fix) routes it again
+    assert await store.accept_delivery(delivery("bad"), now=4.0) is Accepted.RETRY
+    [again] = await store.route_deliveries(lambda _e, _b: Routing(), limit=10, now=5.0)
+    assert (again.guid, again.outcome) == ("bad", Routed.IGNORED)
+
+
 async def test_same_guid_twice_is_a_duplicate(store: Store) -> None:
-    """A GUID already accepted is not queued again."""
-    await store.accept_delivery(delivery(), [job()], now=1.0)
-    again = await store.accept_delivery(delivery(), [job()], now=2.0)
-    assert again.outcome is Accepted.DUPLICATE
+    """A GUID already accepted is not stored or routed again, before or after routing."""
+    await store.accept_delivery(delivery(), now=1.0)
+    assert await store.accept_delivery(delivery(), now=1.5) is Accepted.DUPLICATE
+    await receive(store, "g-1", [job()], now=1.6)
+    again, routed = await receive(store, "g-1", [job()], now=2.0)
+    assert (again, routed) == (Accepted.DUPLICATE, None)
     assert (await store.job_counts())["queued"] == 1
 
 
 async def test_failed_delivery_runs_again_on_redelivery(store: Store) -> None:
     """GitHub's redelivery reuses the GUID: a delivery whose job failed for good is queued again."""
-    await store.accept_delivery(delivery(), [job()], now=1.0)
+    await receive(store, "g-1", [job()], now=1.0)
     [claimed] = await store.claim_jobs("w", limit=5, lease_seconds=30, now=2.0)
     assert await store.fail_job(claimed.id, "w", error="boom", retry_at=None, now=3.0)
     failed = await store.get_delivery("g-1")
     assert failed is not None and failed.state is DeliveryState.FAILED and failed.error == "boom"
-    again = await store.accept_delivery(delivery(), [job()], now=4.0)
-    assert (again.outcome, again.jobs_queued) == (Accepted.RETRY, 1)
+    again, routed = await receive(store, "g-1", [job()], now=4.0)
+    assert again is Accepted.RETRY
+    assert routed is not None and routed.jobs_queued == 1
     [reclaimed] = await store.claim_jobs("w", limit=5, lease_seconds=30, now=5.0)
     assert reclaimed.id == claimed.id and reclaimed.attempts == 1
 
 
 async def test_second_trigger_joins_the_waiting_diagnosis(store: Store) -> None:
     """Two triggers for one target while a diagnosis waits coalesce into one job."""
-    await store.accept_delivery(delivery("a"), [job("k-a")], now=1.0)
-    second = await store.accept_delivery(delivery("b"), [job("k-b")], now=2.0)
-    assert (second.jobs_queued, second.jobs_coalesced) == (0, 1)
+    await receive(store, "a", [job("k-a")], now=1.0)
+    _, second = await receive(store, "b", [job("k-b")], now=2.0)
+    assert second is not None and (second.jobs_queued, second.jobs_coalesced) == (0, 1)
+    assert second.outcome is Routed.COALESCED
     assert (await store.job_counts())["queued"] == 1
     done = await store.get_delivery("b")
     assert done is not None and done.state is DeliveryState.DONE
@@ -98,25 +180,25 @@ async def test_second_trigger_joins_the_waiting_diagnosis(store: Store) -> None:
 
 async def test_triggers_by_different_senders_do_not_coalesce(store: Store) -> None:
     """One person's trigger never joins another's waiting job (their permissions differ)."""
-    await store.accept_delivery(delivery("a"), [job("k-a", sender="outsider")], now=1.0)
-    second = await store.accept_delivery(delivery("b"), [job("k-b", sender="maintainer")], now=2.0)
-    assert (second.jobs_queued, second.jobs_coalesced) == (1, 0)
+    await receive(store, "a", [job("k-a", sender="outsider")], now=1.0)
+    _, second = await receive(store, "b", [job("k-b", sender="maintainer")], now=2.0)
+    assert second is not None and (second.jobs_queued, second.jobs_coalesced) == (1, 0)
     assert (await store.job_counts())["queued"] == 2
 
 
 async def test_approvals_never_coalesce(store: Store) -> None:
     """Each approval names its own items, so two approvals are two jobs."""
-    await store.accept_delivery(delivery("a"), [job("k-a", kind="approve")], now=1.0)
-    second = await store.accept_delivery(delivery("b"), [job("k-b", kind="approve")], now=2.0)
-    assert second.jobs_queued == 1
+    await receive(store, "a", [job("k-a", kind="approve")], now=1.0)
+    _, second = await receive(store, "b", [job("k-b", kind="approve")], now=2.0)
+    assert second is not None and second.jobs_queued == 1
 
 
 async def test_one_job_at_a_time_per_target(store: Store) -> None:
     """While a job runs for a target, the next one for that target is not claimed."""
-    await store.accept_delivery(delivery("a"), [job("k-a")], now=1.0)
+    await receive(store, "a", [job("k-a")], now=1.0)
     [first] = await store.claim_jobs("w1", limit=5, lease_seconds=30, now=2.0)
-    await store.accept_delivery(delivery("b"), [job("k-b")], now=3.0)
-    await store.accept_delivery(delivery("c"), [job("k-c", target="acme/widgets#99")], now=3.0)
+    await receive(store, "b", [job("k-b")], now=3.0)
+    await receive(store, "c", [job("k-c", target="acme/widgets#99")], now=3.0)
     claimed = await store.claim_jobs("w2", limit=5, lease_seconds=30, now=4.0)
     assert [j.target_key for j in claimed] == ["acme/widgets#99"]
     assert await store.finish_job(first.id, "w1", now=5.0)
@@ -126,7 +208,7 @@ async def test_one_job_at_a_time_per_target(store: Store) -> None:
 
 async def test_expired_lease_is_taken_back(store: Store) -> None:
     """A job whose worker died (lease expired) is claimed again; the old worker can no longer finish it."""
-    await store.accept_delivery(delivery(), [job()], now=1.0)
+    await receive(store, "g-1", [job()], now=1.0)
     [first] = await store.claim_jobs("dead", limit=1, lease_seconds=10, now=2.0)
     assert await store.claim_jobs("alive", limit=1, lease_seconds=10, now=5.0) == []
     [again] = await store.claim_jobs("alive", limit=1, lease_seconds=10, now=13.0)
@@ -139,7 +221,7 @@ async def test_expired_lease_is_taken_back(store: Store) -> None:
 
 async def test_failure_retries_until_max_attempts(store: Store) -> None:
     """A failed job goes back to the queue at its retry time until max_attempts, then fails for good."""
-    await store.accept_delivery(delivery(), [job()], now=0.0)
+    await receive(store, "g-1", [job()], now=0.0)
     for attempt in range(1, 4):
         [claimed] = await store.claim_jobs("w", limit=1, lease_seconds=10, now=attempt * 100.0)
         assert claimed.attempts == attempt
@@ -152,7 +234,7 @@ async def test_failure_retries_until_max_attempts(store: Store) -> None:
 
 async def test_retry_waits_for_its_time(store: Store) -> None:
     """A job put back with a retry time is not claimed before it."""
-    await store.accept_delivery(delivery(), [job()], now=0.0)
+    await receive(store, "g-1", [job()], now=0.0)
     [claimed] = await store.claim_jobs("w", limit=1, lease_seconds=10, now=1.0)
     await store.fail_job(claimed.id, "w", error="x", retry_at=60.0, now=1.0)
     assert await store.claim_jobs("w", limit=1, lease_seconds=10, now=59.0) == []
@@ -161,7 +243,7 @@ async def test_retry_waits_for_its_time(store: Store) -> None:
 
 async def test_cancelled_installation_loses_queued_jobs(store: Store) -> None:
     """Uninstalling cancels the installation's queued jobs."""
-    await store.accept_delivery(delivery(), [job()], now=0.0)
+    await receive(store, "g-1", [job()], now=0.0)
     assert await store.cancel_installation_jobs(7, now=1.0) == 1
     assert await store.claim_jobs("w", limit=1, lease_seconds=10, now=2.0) == []
 
@@ -169,7 +251,7 @@ async def test_cancelled_installation_loses_queued_jobs(store: Store) -> None:
 async def test_concurrent_claims_take_each_job_once(store: Store) -> None:
     """Many workers claiming at once never get the same job twice."""
     for i in range(30):
-        await store.accept_delivery(delivery(f"g{i}"), [job(f"k{i}", target=f"r#{i}")], now=0.0)
+        await receive(store, f"g{i}", [job(f"k{i}", target=f"r#{i}")], now=0.0)
     batches = await asyncio.gather(
         *(store.claim_jobs(f"w{i}", limit=3, lease_seconds=30, now=1.0) for i in range(15))
     )

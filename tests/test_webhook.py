@@ -1,4 +1,5 @@
-"""Webhook intake over real HTTP on 127.0.0.1: signature first, store then acknowledge, dedup by GUID."""
+"""Webhook intake over real HTTP on 127.0.0.1: signature first, store then acknowledge, dedup by GUID;
+then the worker's routing of what was stored."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from app.server import make_app
 from app.settings import load_settings
 from app.store.base import DeliveryState
 from app.webhook import signature_for, verify_signature
+from app.worker import Worker
 
 SECRET = "webhook-secret-for-tests"
 WEBHOOKS = Path(__file__).parent / "fixtures" / "webhooks"
@@ -62,6 +64,10 @@ class Intake:
             text = await r.text()
             return r.status, (json.loads(text) if text.startswith("{") else text)
 
+    async def route(self) -> int:
+        """What the worker does next: route the stored deliveries into jobs."""
+        return await Worker(self.deps, {}).route_deliveries()
+
 
 @pytest.fixture
 async def intake(tmp_path: Path, unused_tcp_port: int) -> AsyncIterator[Intake]:
@@ -83,13 +89,21 @@ def labeled(label: str = "run:self-improve") -> bytes:
     return json.dumps(data).encode()
 
 
-async def test_signed_trigger_is_stored_with_its_job_then_acknowledged(intake: Intake) -> None:
-    """A routed delivery is in the store, with its job, by the time 202 arrives."""
+async def test_signed_trigger_is_stored_then_acknowledged_then_routed(intake: Intake) -> None:
+    """The delivery is in the store by the time 202 arrives; routing then queues its job."""
     status, body = await intake.post("issues", labeled(), guid="g-1")
-    assert (status, body["status"], body["jobs_queued"]) == (202, "queued", 1)
+    assert (status, body) == (202, {"status": "accepted"})
     stored = await intake.deps.store.get_delivery("g-1")
-    assert stored is not None and stored.state is DeliveryState.RECEIVED
+    assert stored is not None and stored.state is DeliveryState.PENDING
+    assert await intake.deps.store.pending_deliveries() == 1
+    assert (await intake.deps.store.job_counts())["queued"] == 0
+    assert await intake.route() == 1
+    routed = await intake.deps.store.get_delivery("g-1")
+    assert routed is not None and routed.state is DeliveryState.RECEIVED
+    assert (routed.action, routed.repository) == ("labeled", "Codertocat/Hello-World")
+    assert await intake.deps.store.pending_deliveries() == 0
     assert (await intake.deps.store.job_counts())["queued"] == 1
+    assert await intake.route() == 0
 
 
 @pytest.mark.parametrize(
@@ -117,24 +131,39 @@ async def test_sha1_header_alone_is_refused(intake: Intake) -> None:
     assert status == 401
 
 
-@pytest.mark.parametrize(
-    ("event", "guid", "body", "code"),
-    [
-        ("issues", None, b"{not json", 400),
-        ("issues", None, b"[1, 2]", 400),
-        ("issues", None, b"\xff\xfe", 400),
-        (None, None, b"{}", 400),
-        ("issues", "", b"{}", 400),
-    ],
-    ids=["malformed", "array", "not-utf8", "no-event", "no-guid"],
-)
-async def test_signed_but_malformed_is_400(
-    intake: Intake, event: str | None, guid: str | None, body: bytes, code: int
+@pytest.mark.parametrize(("event", "guid"), [(None, None), ("issues", "")], ids=["event", "guid"])
+async def test_signed_without_a_required_header_is_400(
+    intake: Intake, event: str | None, guid: str | None
 ) -> None:
-    """Signed but unusable bodies or headers are 400 with a reason."""
-    status, reply = await intake.post(event, body, guid=guid)
-    assert status == code
-    assert reply["message"]
+    """Signed, but without X-GitHub-Event or X-GitHub-Delivery: 400 with the reason, nothing stored."""
+    status, reply = await intake.post(event, b"{}", guid=guid)
+    assert status == 400
+    assert "X-GitHub-Event and X-GitHub-Delivery" in reply["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{not json", "body is not valid JSON"),
+        (b"[1, 2]", "body must be a JSON object, not list"),
+        (b"\xff\xfe", "body is not valid JSON"),
+    ],
+    ids=["malformed", "array", "not-utf8"],
+)
+async def test_signed_but_unreadable_body_is_kept_and_fails_routing(
+    intake: Intake, body: bytes, reason: str
+) -> None:
+    """A signed body that is not a JSON object is acknowledged and kept (the intake never parses),
+    then fails in routing with the reason on the delivery; the deliveries behind it still route."""
+    status, _ = await intake.post("issues", body, guid="g-bad-body")
+    await intake.post("issues", labeled(), guid="g-after")
+    assert status == 202
+    assert await intake.route() == 2
+    failed = await intake.deps.store.get_delivery("g-bad-body")
+    assert failed is not None and failed.state is DeliveryState.FAILED
+    assert failed.error is not None and failed.error.startswith(reason)
+    after = await intake.deps.store.get_delivery("g-after")
+    assert after is not None and after.state is DeliveryState.RECEIVED
 
 
 async def test_get_is_405(intake: Intake) -> None:
@@ -151,12 +180,16 @@ async def test_ping_is_200(intake: Intake) -> None:
 
 
 async def test_unknown_event_is_202_and_nothing_queued(intake: Intake) -> None:
-    """Events and actions we do not handle: 202, nothing queued."""
-    status, reply = await intake.post("issues", labeled("bug"), guid="g-bug")
-    assert (status, reply["status"]) == (202, "ignored")
-    body = json.dumps({"action": "frobnicated", "repository": {"full_name": "a/b"}}).encode()
-    status, _ = await intake.post("star", body)
+    """Events and actions we do not handle: 202, then routed to nothing and kept as ignored."""
+    status, _ = await intake.post("issues", labeled("bug"), guid="g-bug")
     assert status == 202
+    body = json.dumps({"action": "frobnicated", "repository": {"full_name": "a/b"}}).encode()
+    status, _ = await intake.post("star", body, guid="g-star")
+    assert status == 202
+    assert await intake.route() == 2
+    for guid in ("g-bug", "g-star"):
+        stored = await intake.deps.store.get_delivery(guid)
+        assert stored is not None and stored.state is DeliveryState.IGNORED
     assert (await intake.deps.store.job_counts())["queued"] == 0
 
 
@@ -165,6 +198,10 @@ async def test_redelivery_of_a_guid_is_not_queued_again(intake: Intake) -> None:
     first, _ = await intake.post("issues", labeled(), guid="g-dup")
     second, reply = await intake.post("issues", labeled(), guid="g-dup")
     assert (first, second, reply["status"]) == (202, 200, "duplicate")
+    assert await intake.route() == 1
+    third, _ = await intake.post("issues", labeled(), guid="g-dup")
+    assert third == 200
+    assert await intake.route() == 0
     assert (await intake.deps.store.job_counts())["queued"] == 1
 
 
@@ -185,12 +222,17 @@ async def test_bot_comments_never_queue_work(intake: Intake) -> None:
     data = json.loads((WEBHOOKS / "issue_comment" / "created.json").read_text())
     data["comment"]["body"] = "/self-improve"
     data["sender"].update(login="self-improve[bot]", type="Bot")
-    status, reply = await intake.post("issue_comment", json.dumps(data).encode())
-    assert (status, reply["status"]) == (202, "ignored")
+    status, _ = await intake.post("issue_comment", json.dumps(data).encode(), guid="g-bot")
+    assert status == 202
+    assert await intake.route() == 1
+    stored = await intake.deps.store.get_delivery("g-bot")
+    assert stored is not None and stored.state is DeliveryState.IGNORED
+    assert (await intake.deps.store.job_counts())["queued"] == 0
 
 
 async def test_health_ready_and_metrics(intake: Intake) -> None:
-    """healthz answers, readyz checks the store, metrics count deliveries by event and outcome."""
+    """healthz answers, readyz checks the store, metrics count deliveries by event and outcome (at
+    intake, then at routing) and show the routing backlog."""
     await intake.post("issues", labeled(), guid="g-m")
     await intake.post("issues", labeled(), guid="g-m")
     await intake.post("issues", labeled(), signature=None)
@@ -198,13 +240,22 @@ async def test_health_ready_and_metrics(intake: Intake) -> None:
         assert r.status == 200
     async with intake.session.get(intake.url + "/readyz") as r:
         assert r.status == 200
-    async with intake.session.get(intake.url + "/metrics") as r:
-        text = await r.text()
-    assert 'self_improve_webhook_deliveries_total{event="issues",outcome="queued"} 1.0' in text
+
+    async def scrape() -> str:
+        async with intake.session.get(intake.url + "/metrics") as r:
+            return await r.text()
+
+    text = await scrape()
+    assert 'self_improve_webhook_deliveries_total{event="issues",outcome="accepted"} 1.0' in text
     assert 'self_improve_webhook_deliveries_total{event="issues",outcome="duplicate"} 1.0' in text
     assert (
         'self_improve_webhook_deliveries_total{event="issues",outcome="bad_signature"} 1.0' in text
     )
+    assert "self_improve_deliveries_pending 1.0" in text
+    await intake.route()
+    text = await scrape()
+    assert 'self_improve_webhook_deliveries_total{event="issues",outcome="queued"} 1.0' in text
+    assert "self_improve_deliveries_pending 0.0" in text
     assert 'self_improve_jobs{state="queued"} 1.0' in text
 
 

@@ -88,6 +88,8 @@ async def run_demo(snapshot_path: Path, port: int) -> int:
 
 
 async def _job_idle(deps: Deps) -> bool:
+    if await deps.store.pending_deliveries():
+        return False
     counts = await deps.store.job_counts()
     return counts["queued"] == 0 and counts["running"] == 0
 

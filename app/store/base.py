@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
@@ -11,7 +11,8 @@ from typing import Any, Protocol
 
 
 class DeliveryState(StrEnum):
-    RECEIVED = "received"  # stored, its jobs not finished
+    PENDING = "pending"  # stored and acknowledged, not routed yet
+    RECEIVED = "received"  # routed, its jobs not finished
     DONE = "done"
     FAILED = "failed"  # a redelivery (same GUID) may run it again
     IGNORED = "ignored"  # verified, but routes to no work
@@ -29,17 +30,16 @@ class Accepted(StrEnum):
     """What `accept_delivery` did with a delivery."""
 
     NEW = "new"
-    RETRY = "retry"  # the GUID had failed before; its jobs run again
-    DUPLICATE = "duplicate"  # already stored and not failed: nothing queued
+    RETRY = "retry"  # the GUID had failed before; it is routed again and its failed jobs rerun
+    DUPLICATE = "duplicate"  # already stored and not failed: nothing to do
 
 
 @dataclass(frozen=True)
 class DeliveryIn:
+    """A verified delivery as the intake stores it: the raw body, unparsed (routing reads it later)."""
+
     guid: str
     event: str
-    action: str | None
-    installation_id: int | None
-    repository: str | None
     hook_id: str | None
     payload: bytes
 
@@ -57,10 +57,34 @@ class JobIn:
 
 
 @dataclass(frozen=True)
-class AcceptResult:
-    outcome: Accepted
+class Routing:
+    """What a stored delivery asks for, read from its payload by a `Router`."""
+
+    action: str | None = None
+    installation_id: int | None = None
+    repository: str | None = None
+    jobs: Sequence[JobIn] = ()
+    error: str | None = None  # the payload could not be read: the delivery fails with this
+
+
+Router = Callable[[str, str], Routing]  # (event, payload text) -> Routing; pure, no I/O
+
+
+class Routed(StrEnum):
+    QUEUED = "queued"  # at least one new job
+    COALESCED = "coalesced"  # every job joined one already waiting or done
+    IGNORED = "ignored"  # verified, but asks for no work
+    FAILED = "failed"  # the payload could not be routed
+
+
+@dataclass(frozen=True)
+class RoutedDelivery:
+    guid: str
+    event: str
+    outcome: Routed
     jobs_queued: int  # new job rows
     jobs_coalesced: int  # joined a job already waiting, or a trigger already handled
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -169,9 +193,10 @@ class Store(Protocol):
     async def ping(self) -> bool: ...
 
     # Deliveries and jobs.
-    async def accept_delivery(
-        self, delivery: DeliveryIn, jobs: Sequence[JobIn], *, now: float
-    ) -> AcceptResult: ...
+    async def accept_delivery(self, delivery: DeliveryIn, *, now: float) -> Accepted: ...
+    async def route_deliveries(
+        self, router: Router, *, limit: int, now: float
+    ) -> list[RoutedDelivery]: ...
     async def get_delivery(self, guid: str) -> Delivery | None: ...
     async def deliveries_since(self, since: float) -> list[Delivery]: ...
     async def enqueue_job(self, job: JobIn, *, now: float) -> Job | None: ...
@@ -186,6 +211,7 @@ class Store(Protocol):
     async def cancel_installation_jobs(self, installation_id: int, *, now: float) -> int: ...
     async def get_job(self, job_id: int) -> Job | None: ...
     async def job_counts(self) -> dict[str, int]: ...
+    async def pending_deliveries(self) -> int: ...  # stored, not routed yet
 
     # Runs and audit events.
     async def get_or_create_run(self, run: RunIn, *, now: float) -> Run: ...

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from app.store import queries as q
-from app.store.base import AcceptResult, AuditEvent, Delivery, DeliveryIn, Job, JobIn, Run, RunIn
+from app.store.base import (
+    Accepted,
+    AuditEvent,
+    Delivery,
+    DeliveryIn,
+    Job,
+    JobIn,
+    RoutedDelivery,
+    Router,
+    Run,
+    RunIn,
+)
 
 T = TypeVar("T")
 
@@ -30,10 +40,13 @@ class OpStore(abc.ABC):
     @abc.abstractmethod
     async def _read_op(self, op: q.Op[T]) -> T: ...
 
-    async def accept_delivery(
-        self, delivery: DeliveryIn, jobs: Sequence[JobIn], *, now: float
-    ) -> AcceptResult:
-        return await self._write_op(q.accept_delivery(delivery, jobs, now))
+    async def accept_delivery(self, delivery: DeliveryIn, *, now: float) -> Accepted:
+        return await self._write_op(q.accept_delivery(delivery, now))
+
+    async def route_deliveries(
+        self, router: Router, *, limit: int, now: float
+    ) -> list[RoutedDelivery]:
+        return await self._write_op(q.route_deliveries(router, limit, now))
 
     async def get_delivery(self, guid: str) -> Delivery | None:
         return await self._read_op(q.get_delivery(guid))
@@ -68,6 +81,9 @@ class OpStore(abc.ABC):
 
     async def job_counts(self) -> dict[str, int]:
         return await self._read_op(q.job_counts())
+
+    async def pending_deliveries(self) -> int:
+        return await self._read_op(q.pending_deliveries())
 
     async def get_or_create_run(self, run: RunIn, *, now: float) -> Run:
         return await self._write_op(q.get_or_create_run(run, now))

@@ -24,7 +24,7 @@ def to_postgres(sql: str) -> str:
     """`?` placeholders to `$1…$n`, and the claim marker to row locks that skip what others hold."""
     counter = iter(range(1, 10_000))
     sql = _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
-    return sql.replace(q.LOCK_FOR_CLAIM, "FOR UPDATE OF j SKIP LOCKED")
+    return sql.replace(q.LOCK_FOR_CLAIM, "FOR UPDATE SKIP LOCKED")
 
 
 class PostgresStore(OpStore):

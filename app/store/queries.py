@@ -8,7 +8,7 @@ live here only. SQL uses `?` placeholders; the PostgreSQL driver renumbers them.
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Sequence
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -16,7 +16,6 @@ from app.store.base import (
     RUN_JSON_FIELDS,
     RUN_UPDATABLE,
     Accepted,
-    AcceptResult,
     AuditEvent,
     Delivery,
     DeliveryIn,
@@ -24,6 +23,10 @@ from app.store.base import (
     Job,
     JobIn,
     JobState,
+    Routed,
+    RoutedDelivery,
+    Router,
+    Routing,
     Run,
     RunIn,
     dumps,
@@ -32,7 +35,7 @@ from app.store.base import (
 T = TypeVar("T")
 
 # SQLite reads this as a comment (its writer thread already serialises claims); the PostgreSQL driver
-# replaces it with row locks that let replicas claim side by side without taking the same job.
+# replaces it with row locks that let replicas claim side by side without taking the same row.
 LOCK_FOR_CLAIM = "/*lock-for-claim*/"
 _CLAIMABLE = (
     "SELECT * FROM jobs j WHERE j.state = ? AND j.run_after <= ? AND NOT EXISTS ("
@@ -151,59 +154,89 @@ def _audit(row: dict[str, Any]) -> AuditEvent:
 # -- deliveries and jobs ---------------------------------------------------------------------------
 
 
-def accept_delivery(delivery: DeliveryIn, jobs: Sequence[JobIn], now: float) -> Op[AcceptResult]:
-    """Store a verified delivery with its jobs in one transaction (store, then acknowledge).
+def accept_delivery(delivery: DeliveryIn, now: float) -> Op[Accepted]:
+    """Store a verified delivery, unrouted, before it is acknowledged: one statement in the common case.
 
     A GUID seen before is a duplicate unless its processing failed: GitHub's redelivery reuses the
-    GUID, so a failed delivery's jobs are queued again. The common case (a new delivery, a new job)
-    is two statements: each insert is tried first and only a conflict looks further.
+    GUID, so a failed delivery goes back to be routed again (and its failed jobs run again).
     """
-    state = DeliveryState.RECEIVED if jobs else DeliveryState.IGNORED
-    inserted = yield _one(
-        "INSERT INTO deliveries (guid, event, action, installation_id, repository, hook_id, state,"
-        " payload, received_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT DO NOTHING RETURNING guid",
+    inserted = yield _run(
+        "INSERT INTO deliveries (guid, event, hook_id, state, payload, received_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         delivery.guid,
         delivery.event,
-        delivery.action,
-        delivery.installation_id,
-        delivery.repository,
         delivery.hook_id,
-        state.value,
+        DeliveryState.PENDING.value,
         delivery.payload.decode("utf-8", errors="replace"),
         now,
         now,
     )
-    if inserted is not None:
-        outcome = Accepted.NEW
-    else:
-        existing = yield _one("SELECT state FROM deliveries WHERE guid = ?", delivery.guid)
-        if existing is None or existing["state"] != DeliveryState.FAILED.value:
-            return AcceptResult(Accepted.DUPLICATE, 0, 0)
-        yield _run(
-            "UPDATE deliveries SET state = ?, attempts = attempts + 1, error = NULL, updated_at = ?"
-            " WHERE guid = ?",
-            state.value,
-            now,
-            delivery.guid,
-        )
-        outcome = Accepted.RETRY
+    if inserted:
+        return Accepted.NEW
+    retried = yield _run(
+        "UPDATE deliveries SET state = ?, attempts = attempts + 1, error = NULL, updated_at = ?"
+        " WHERE guid = ? AND state = ?",
+        DeliveryState.PENDING.value,
+        now,
+        delivery.guid,
+        DeliveryState.FAILED.value,
+    )
+    return Accepted.RETRY if retried else Accepted.DUPLICATE
+
+
+def route_deliveries(router: Router, limit: int, now: float) -> Op[list[RoutedDelivery]]:
+    """Route up to `limit` stored deliveries, oldest first, into jobs (replicas take disjoint ones).
+
+    `router` reads a payload and names the jobs it asks for; one that raises fails its delivery with
+    the error, keeping the payload, so a fixed app can route it again on a redelivery.
+    """
+    rows = yield _all(
+        "SELECT guid, event, payload, attempts FROM deliveries WHERE state = ?"
+        " ORDER BY received_at, guid LIMIT ? /*lock-for-claim*/",
+        DeliveryState.PENDING.value,
+        limit,
+    )
+    routed = []
+    for row in rows:
+        try:
+            routing = router(row["event"], row["payload"])
+        except Exception as exc:  # a routing bug must not wedge the queue behind this delivery
+            routing = Routing(error=f"routing raised {type(exc).__name__}: {exc}")
+        result = yield from _route_one(row["guid"], row["event"], row["attempts"] > 1, routing, now)
+        routed.append(result)
+    return routed
+
+
+def _route_one(
+    guid: str, event: str, retry: bool, routing: Routing, now: float
+) -> Op[RoutedDelivery]:
     queued = coalesced = 0
-    for job in jobs:
-        made = yield from enqueue_job(job, delivery.guid, now, retry=outcome is Accepted.RETRY)
+    for job in () if routing.error else routing.jobs:
+        made = yield from enqueue_job(job, guid, now, retry=retry)
         if made is None:
             coalesced += 1
         else:
             queued += 1
-    if jobs and queued == 0:
-        # Every job joined work already waiting or done: this delivery needs nothing more.
-        yield _run(
-            "UPDATE deliveries SET state = ?, updated_at = ? WHERE guid = ?",
-            DeliveryState.DONE.value,
-            now,
-            delivery.guid,
-        )
-    return AcceptResult(outcome, queued, coalesced)
+    if routing.error:
+        outcome, state = Routed.FAILED, DeliveryState.FAILED
+    elif queued:
+        outcome, state = Routed.QUEUED, DeliveryState.RECEIVED
+    elif coalesced:  # every job joined work already waiting or done: nothing more to do here
+        outcome, state = Routed.COALESCED, DeliveryState.DONE
+    else:
+        outcome, state = Routed.IGNORED, DeliveryState.IGNORED
+    yield _run(
+        "UPDATE deliveries SET state = ?, action = ?, installation_id = ?, repository = ?, error = ?,"
+        " updated_at = ? WHERE guid = ?",
+        state.value,
+        routing.action,
+        routing.installation_id,
+        routing.repository,
+        routing.error,
+        now,
+        guid,
+    )
+    return RoutedDelivery(guid, event, outcome, queued, coalesced, routing.error)
 
 
 def _insert_job(job: JobIn, delivery_guid: str | None, now: float) -> Op[Job | None]:
@@ -406,6 +439,13 @@ def job_counts() -> Op[dict[str, int]]:
     counts = {s.value: 0 for s in JobState}
     counts.update({r["state"]: int(r["n"]) for r in rows})
     return counts
+
+
+def pending_deliveries() -> Op[int]:
+    row = yield _one(
+        "SELECT COUNT(*) AS n FROM deliveries WHERE state = ?", DeliveryState.PENDING.value
+    )
+    return int(row["n"]) if row is not None else 0
 
 
 def get_delivery(guid: str) -> Op[Delivery | None]:

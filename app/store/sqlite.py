@@ -140,8 +140,13 @@ class SQLiteStore(OpStore):
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             outcomes = [(False, exc)] * len(batch)
+        # One wake-up per event loop for the whole batch, not one per caller.
+        settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_, fut, loop), (ok, value) in zip(batch, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, fut, ok, value)
+            settled.setdefault(loop, []).append((fut, ok, value))
+        for loop, results in settled.items():
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is waiting
+                loop.call_soon_threadsafe(_settle_all, results)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._writer is None:
@@ -172,13 +177,14 @@ class SQLiteStore(OpStore):
         return await self._read(lambda c: q.drive(_Sqlite(c), op))
 
 
-def _settle(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if fut.done():  # the caller was cancelled; the write is durable all the same
-        return
-    if ok:
-        fut.set_result(value)
-    else:
-        fut.set_exception(value)
+def _settle_all(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for fut, ok, value in results:
+        if fut.done():  # the caller was cancelled; the write is durable all the same
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
 
 
 class _Sqlite:
