@@ -85,6 +85,41 @@ async def test_delivery_is_stored_unrouted_then_routed_with_its_job(store: Store
     assert queued.delivery_guid == "g-1"
 
 
+async def test_concurrent_deliveries_are_committed_together_and_each_answered(store: Store) -> None:
+    """Deliveries arriving together share a transaction (group commit), yet each caller gets its own
+    answer: a GUID repeated inside the batch is new once, a failed one is a retry, a stored one a
+    duplicate."""
+    await receive(store, "old", [], now=0.0)
+    await store.accept_delivery(delivery("broken"), now=0.5)
+    await store.route_deliveries(lambda _e, _b: Routing(error="bad"), limit=1, now=0.6)
+    guids = ["a", "b", "a", "old", "broken", "c", "b"]
+    outcomes = await asyncio.gather(*(store.accept_delivery(delivery(g), now=1.0) for g in guids))
+    assert outcomes == [
+        Accepted.NEW,
+        Accepted.NEW,
+        Accepted.DUPLICATE,
+        Accepted.DUPLICATE,
+        Accepted.RETRY,
+        Accepted.NEW,
+        Accepted.DUPLICATE,
+    ]
+    assert await store.pending_deliveries() == 4  # a, b, c and the retried one
+
+
+async def test_a_failed_group_commit_tells_each_caller_and_the_next_batch_still_runs(
+    store: Store,
+) -> None:
+    """When the batch cannot be written every caller in it hears the error (so GitHub sees a
+    failure and the delivery can be sent again), and the next deliveries are written normally."""
+    await store.close()
+    results = await asyncio.gather(
+        *(store.accept_delivery(delivery(g), now=1.0) for g in ("x", "y")), return_exceptions=True
+    )
+    assert [str(r) for r in results] == ["the store is not open"] * 2
+    await store.open()
+    assert await store.accept_delivery(delivery("x"), now=2.0) is Accepted.NEW
+
+
 async def test_routing_takes_the_oldest_first_up_to_the_limit(store: Store) -> None:
     """Deliveries are routed in the order they arrived, `limit` at a time, each once."""
     for i, guid in enumerate(["c", "a", "b"]):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from app.store import queries as q
@@ -41,7 +43,13 @@ class OpStore(abc.ABC):
     async def _read_op(self, op: q.Op[T]) -> T: ...
 
     async def accept_delivery(self, delivery: DeliveryIn, *, now: float) -> Accepted:
-        return await self._write_op(q.accept_delivery(delivery, now))
+        batcher = self.__dict__.get("_accepts")
+        if batcher is None:
+            batcher = self.__dict__["_accepts"] = _GroupCommit(
+                lambda batch: self._write_op(q.accept_deliveries(batch))
+            )
+        outcome: Accepted = await batcher.submit((delivery, now))
+        return outcome
 
     async def route_deliveries(
         self, router: Router, *, limit: int, now: float
@@ -135,3 +143,43 @@ class OpStore(abc.ABC):
 
     async def set_meta(self, key: str, value: str) -> None:
         await self._write_op(q.set_meta(key, value))
+
+
+class _GroupCommit:
+    """Group commit for the intake: what arrives while one batch is being written goes together in
+    the next, so N concurrent deliveries cost one transaction (one fsync, one round trip) and each
+    caller still hears back only once its own row is durable. One batch is in flight at a time."""
+
+    MAX_BATCH = 256
+
+    def __init__(self, write: Callable[[list[Any]], Awaitable[list[Any]]]) -> None:
+        self._write = write
+        self._waiting: list[tuple[Any, asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def submit(self, item: Any) -> Any:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await fut
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            batch = self._waiting[: self.MAX_BATCH]
+            del self._waiting[: self.MAX_BATCH]
+            try:
+                results = await self._write([item for item, _ in batch])
+            except asyncio.CancelledError:
+                for _, fut in batch + self._waiting:
+                    fut.cancel()
+                self._waiting.clear()
+                raise
+            except Exception as exc:  # nobody in this batch is durable: each caller hears why
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for (_, fut), result in zip(batch, results, strict=True):
+                if not fut.done():  # a caller that went away: its row is stored all the same
+                    fut.set_result(result)

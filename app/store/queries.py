@@ -8,7 +8,7 @@ live here only. SQL uses `?` placeholders; the PostgreSQL driver renumbers them.
 from __future__ import annotations
 
 import json
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -154,34 +154,59 @@ def _audit(row: dict[str, Any]) -> AuditEvent:
 # -- deliveries and jobs ---------------------------------------------------------------------------
 
 
-def accept_delivery(delivery: DeliveryIn, now: float) -> Op[Accepted]:
-    """Store a verified delivery, unrouted, before it is acknowledged: one statement in the common case.
+def accept_deliveries(batch: Sequence[tuple[DeliveryIn, float]]) -> Op[list[Accepted]]:
+    """Store verified deliveries (each with its arrival time), unrouted, before they are acknowledged:
+    one insert for the whole batch, and one update only when some GUID was seen before.
 
     A GUID seen before is a duplicate unless its processing failed: GitHub's redelivery reuses the
-    GUID, so a failed delivery goes back to be routed again (and its failed jobs run again).
+    GUID, so a failed delivery goes back to be routed again (and its failed jobs run again). The same
+    GUID twice in one batch is new once and a duplicate after.
     """
-    inserted = yield _run(
-        "INSERT INTO deliveries (guid, event, hook_id, state, payload, received_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        delivery.guid,
-        delivery.event,
-        delivery.hook_id,
-        DeliveryState.PENDING.value,
-        delivery.payload.decode("utf-8", errors="replace"),
-        now,
-        now,
-    )
-    if inserted:
-        return Accepted.NEW
-    retried = yield _run(
-        "UPDATE deliveries SET state = ?, attempts = attempts + 1, error = NULL, updated_at = ?"
-        " WHERE guid = ? AND state = ?",
-        DeliveryState.PENDING.value,
-        now,
-        delivery.guid,
-        DeliveryState.FAILED.value,
-    )
-    return Accepted.RETRY if retried else Accepted.DUPLICATE
+    args: list[Any] = []
+    for delivery, now in batch:
+        args += [
+            delivery.guid,
+            delivery.event,
+            delivery.hook_id,
+            DeliveryState.PENDING.value,
+            delivery.payload.decode("utf-8", errors="replace"),
+            now,
+            now,
+        ]
+    # Only `?` placeholders are spliced in; every value is a bound parameter.
+    rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(batch))
+    insert = f"INSERT INTO deliveries (guid, event, hook_id, state, payload, received_at, updated_at) VALUES {rows}"  # noqa: S608
+    inserted = yield _all(insert + " ON CONFLICT DO NOTHING RETURNING guid", *args)
+    new = {r["guid"] for r in inserted}
+    seen = sorted({d.guid for d, _ in batch} - new)
+    retried: set[str] = set()
+    if seen:
+        marks = ", ".join("?" * len(seen))
+        update = f"UPDATE deliveries SET state = ?, attempts = attempts + 1, error = NULL, updated_at = ? WHERE state = ? AND guid IN ({marks})"  # noqa: S608
+        updated = yield _all(
+            update + " RETURNING guid",
+            DeliveryState.PENDING.value,
+            max(now for _, now in batch),
+            DeliveryState.FAILED.value,
+            *seen,
+        )
+        retried = {r["guid"] for r in updated}
+    outcomes = []
+    answered: set[str] = set()
+    for delivery, _ in batch:
+        guid = delivery.guid
+        if guid in answered:
+            outcomes.append(Accepted.DUPLICATE)
+            continue
+        answered.add(guid)
+        outcomes.append(
+            Accepted.NEW
+            if guid in new
+            else Accepted.RETRY
+            if guid in retried
+            else Accepted.DUPLICATE
+        )
+    return outcomes
 
 
 def route_deliveries(router: Router, limit: int, now: float) -> Op[list[RoutedDelivery]]:
