@@ -2,10 +2,15 @@
 (bare aiohttp + one SQLite insert per request, synchronous=FULL) and Probot 14 with a no-op handler.
 
 50 concurrent senders post signed, realistic `issues.labeled` deliveries (octokit's example, a fresh GUID
-and issue number each). Prints throughput and ACK latency p50/p99 per server, the ratios the targets
-name, and the disk and memory cost per queued job.
+and issue number each). All servers run side by side; each round sends the same load to every one of
+them in turn (rotating who goes first), and every ratio is taken within a round, so a machine whose
+speed drifts moves both sides of a ratio together. Prints the medians of throughput and ACK latency
+p50/p99 per server, the ratios the targets name, the disk and memory a stored delivery costs, and,
+after the servers stop, how fast the worker's router turns the stored deliveries into jobs and what a
+queued job costs on disk.
 
-    .venv/bin/python benchmarks/load.py [--requests 6000] [--concurrency 50] [--skip-probot]
+    .venv/bin/python benchmarks/load.py [--requests 6000] [--rounds 3] [--concurrency 50]
+                                        [--skip-probot] [--skip-postgres]
 
 Probot is installed from the npm registry into benchmarks/.probot on first use (needs node and npm).
 """
@@ -15,17 +20,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +45,10 @@ SECRET = "load-benchmark-secret"  # noqa: S105 - a throwaway secret shared by se
 PAYLOAD = json.loads((ROOT / "tests/fixtures/webhooks/issues/labeled.json").read_text())
 PAYLOAD["label"]["name"] = "run:self-improve"
 PG_URL = os.environ.get("DATABASE_TEST_URL", "postgresql://127.0.0.1:5432/test")
+FLOOR = "floor (aiohttp + SQLite FULL)"
+OURS_SQLITE = "self-improve serve, SQLite"
+OURS_POSTGRES = "self-improve serve, PostgreSQL"
+PROBOT = "Probot 14, no-op handler"
 
 
 @dataclass
@@ -61,10 +74,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_ISSUE_NUMBERS = itertools.count(100_000)
+
+
 def bodies(n: int) -> list[tuple[str, bytes, str]]:
     out = []
     for i in range(n):
-        PAYLOAD["issue"]["number"] = 100_000 + i
+        PAYLOAD["issue"]["number"] = next(_ISSUE_NUMBERS)
         PAYLOAD["issue"]["updated_at"] = f"2026-11-21T10:{i // 60 % 60:02d}:{i % 60:02d}Z"
         body = json.dumps(PAYLOAD).encode()
         sig = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
@@ -128,25 +144,24 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-def measure(
-    name: str,
-    cmd: list[str],
-    env: dict[str, str],
-    port: int,
-    args: argparse.Namespace,
-    path: str = "/api/github/webhooks",
-) -> tuple[Result, int, int]:
+@dataclass
+class Server:
+    name: str
+    url: str
+    proc: subprocess.Popen[bytes]
+    rounds: list[Result]
+
+
+@contextlib.contextmanager
+def started(
+    name: str, cmd: list[str], env: dict[str, str], port: int, path: str = "/api/github/webhooks"
+) -> Iterator[Server]:
     proc = subprocess.Popen(
         cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT
     )
     try:
         wait_port(port, proc)
-        url = f"http://127.0.0.1:{port}{path}"
-        asyncio.run(blast(url, min(500, args.requests), args.concurrency))  # warm-up
-        before = rss_kb(proc.pid)
-        seconds, latencies, errors = asyncio.run(blast(url, args.requests, args.concurrency))
-        after = rss_kb(proc.pid)
-        return Result(name, args.requests, seconds, latencies, errors), before, after
+        yield Server(name, f"http://127.0.0.1:{port}{path}", proc, [])
     finally:
         proc.terminate()
         try:
@@ -155,7 +170,7 @@ def measure(
             proc.kill()
 
 
-def probot_command(port: int, workdir: Path) -> list[str] | None:
+def probot_command(workdir: Path) -> list[str] | None:
     if shutil.which("npm") is None or shutil.which("node") is None:
         return None
     target = ROOT / "benchmarks" / ".probot"
@@ -173,19 +188,11 @@ def probot_command(port: int, workdir: Path) -> list[str] | None:
     return [str(target / "node_modules" / ".bin" / "probot"), "run", str(target / "noop.cjs")]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--requests", type=int, default=6000)
-    parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--skip-probot", action="store_true")
-    parser.add_argument("--skip-postgres", action="store_true")
-    args = parser.parse_args()
+def throwaway_key() -> str:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    key = (
+    return (
         rsa.generate_private_key(public_exponent=65537, key_size=2048)
         .private_bytes(
             serialization.Encoding.PEM,
@@ -194,49 +201,96 @@ def main() -> int:
         )
         .decode()
     )
-    results: list[tuple[Result, int, int]] = []
-    extra: dict[str, str] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        py = sys.executable
+
+
+def route_stored(db: str) -> tuple[int, int, float, int]:
+    """What the worker does next with the stored deliveries: route them into jobs with the real
+    router. Returns (deliveries routed, jobs queued, seconds, bytes on disk added)."""
+    sys.path.insert(0, str(ROOT))
+    from app.store.sqlite import SQLiteStore
+    from app.webhook import route_delivery
+
+    def size() -> int:
+        return sum(Path(p).stat().st_size for p in (db, db + "-wal") if Path(p).exists())
+
+    async def run() -> tuple[int, int, float, int]:
+        store = SQLiteStore(db)
+        await store.open()
+        before = size()
+        router = functools.partial(route_delivery, app_id=None, app_slug=None, max_attempts=5)
+        routed = queued = 0
+        start = time.perf_counter()
+        while batch := await store.route_deliveries(router, limit=100, now=time.time()):
+            routed += len(batch)
+            queued += sum(r.jobs_queued for r in batch)
+        seconds = time.perf_counter() - start
+        await store.close()
+        return routed, queued, seconds, size() - before
+
+    return asyncio.run(run())
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--requests", type=int, default=6000, help="deliveries per server per round"
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--skip-probot", action="store_true")
+    parser.add_argument("--skip-postgres", action="store_true")
+    args = parser.parse_args()
+    py = sys.executable
+    serve_env = {
+        "WEBHOOK_SECRET": SECRET,
+        "HOST": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+        "APP_ID": "",
+        "PRIVATE_KEY": "",
+    }
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        servers: list[Server] = []
         port = free_port()
-        results.append(
-            measure(
-                "floor (aiohttp + SQLite FULL)",
-                [py, "benchmarks/floor_server.py", str(port), f"{tmp}/floor.db"],
-                {"WEBHOOK_SECRET": SECRET},
-                port,
-                args,
+        servers.append(
+            stack.enter_context(
+                started(
+                    FLOOR,
+                    [py, "benchmarks/floor_server.py", str(port), f"{tmp}/floor.db"],
+                    {"WEBHOOK_SECRET": SECRET},
+                    port,
+                )
             )
         )
-        serve_env = {
-            "WEBHOOK_SECRET": SECRET,
-            "HOST": "127.0.0.1",
-            "LOG_LEVEL": "WARNING",
-            "APP_ID": "",
-            "PRIVATE_KEY": "",
-        }
-        port = free_port()
         db = f"{tmp}/serve.db"
-        results.append(
-            measure(
-                "self-improve serve, SQLite",
+        port = free_port()
+        ours = stack.enter_context(
+            started(
+                OURS_SQLITE,
                 [py, "-m", "app", "serve", "--no-worker"],
                 {**serve_env, "PORT": str(port), "DATABASE_URL": f"sqlite:///{db}"},
                 port,
-                args,
             )
         )
-        size = sum(Path(p).stat().st_size for p in (db, db + "-wal") if Path(p).exists())
-        jobs = args.requests + min(500, args.requests)
-        extra["sqlite bytes on disk per queued job"] = f"{size / jobs:,.0f}"
+        servers.append(ours)
         if not args.skip_postgres:
-            schema = f"bench_{uuid.uuid4().hex[:8]}"
             subprocess.run(["psql", "-q", PG_URL, "-c", f'CREATE SCHEMA "{schema}"'], check=True)
-            try:
-                port = free_port()
-                results.append(
-                    measure(
-                        "self-improve serve, PostgreSQL",
+            stack.callback(
+                subprocess.run,
+                ["psql", "-q", PG_URL, "-c", f'DROP SCHEMA "{schema}" CASCADE'],
+                check=False,
+            )
+            port = free_port()
+            servers.append(
+                stack.enter_context(
+                    started(
+                        OURS_POSTGRES,
                         [py, "-m", "app", "serve", "--no-worker"],
                         {
                             **serve_env,
@@ -244,55 +298,91 @@ def main() -> int:
                             "DATABASE_URL": f"{PG_URL}?options=-csearch_path%3D{schema}",
                         },
                         port,
-                        args,
                     )
                 )
-            finally:
-                subprocess.run(
-                    ["psql", "-q", PG_URL, "-c", f'DROP SCHEMA "{schema}" CASCADE'], check=False
-                )
+            )
         if not args.skip_probot:
-            port = free_port()
-            cmd = probot_command(port, Path(tmp))
+            cmd = probot_command(Path(tmp))
             if cmd is None:
                 print("probot: skipped (node/npm not found)")
             else:
+                port = free_port()
                 env = {
                     "APP_ID": "1",
-                    "PRIVATE_KEY": key,
+                    "PRIVATE_KEY": throwaway_key(),
                     "WEBHOOK_SECRET": SECRET,
                     "PORT": str(port),
                     "HOST": "127.0.0.1",
                     "LOG_LEVEL": "warn",
                     "NODE_ENV": "production",
                 }
-                results.append(measure("Probot 14, no-op handler", cmd, env, port, args))
+                servers.append(stack.enter_context(started(PROBOT, cmd, env, port)))
+        for server in servers:  # warm-up: imports, caches, JIT
+            asyncio.run(blast(server.url, min(500, args.requests), args.concurrency))
+        rss_before = rss_kb(ours.proc.pid)
+        for round_no in range(args.rounds):
+            # each round visits every server once, starting one further along, so no server always
+            # runs first or last on a machine whose speed drifts
+            order = servers[round_no % len(servers) :] + servers[: round_no % len(servers)]
+            for server in order:
+                seconds, latencies, errors = asyncio.run(
+                    blast(server.url, args.requests, args.concurrency)
+                )
+                server.rounds.append(Result(server.name, args.requests, seconds, latencies, errors))
+        rss_after = rss_kb(ours.proc.pid)
+        stack.close()  # servers stopped: the stored deliveries are routed with the real router
+        accepted = args.requests * args.rounds + min(500, args.requests)
+        stored = sum(Path(p).stat().st_size for p in (db, db + "-wal") if Path(p).exists())
+        routed, queued, route_seconds, job_bytes = route_stored(db)
+
     print(
-        f"\n{args.requests} signed deliveries, {args.concurrency} concurrent senders, 2-core machine\n"
+        f"\n{args.requests} signed deliveries per server per round, {args.rounds} rounds,"
+        f" {args.concurrency} concurrent senders, {os.cpu_count()}-core machine; medians over rounds\n"
     )
-    print(
-        f"{'server':34} {'deliveries/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'RSS +KiB':>9}"
-    )
-    for r, before, after in results:
+    print(f"{'server':38} {'deliveries/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for server in servers:
+        r = server.rounds
         print(
-            f"{r.name:34} {r.throughput:12,.0f} {r.pct(0.5):8.1f} {r.pct(0.99):8.1f} {r.errors:7d} {after - before:9,d}"
+            f"{server.name:38} {median([x.throughput for x in r]):12,.0f}"
+            f" {median([x.pct(0.5) for x in r]):8.1f} {median([x.pct(0.99) for x in r]):8.1f}"
+            f" {sum(x.errors for x in r):7d}"
         )
-    floor = results[0][0]
-    for r, _, _ in results[1:]:
+    floor = servers[0]
+
+    def ratios(a: Server, b: Server) -> tuple[list[float], list[float]]:
+        pairs = list(zip(a.rounds, b.rounds, strict=True))
+        return (
+            [x.throughput / y.throughput for x, y in pairs],
+            [x.pct(0.99) / y.pct(0.99) for x, y in pairs],
+        )
+
+    print("\nratios, each measured within one round (median, then every round):")
+    for server in servers[1:]:
+        tput, p99 = ratios(server, floor)
         print(
-            f"{r.name}: throughput {r.throughput / floor.throughput:.2f} × floor, p99 {r.pct(0.99) / floor.pct(0.99):.2f} × floor"
+            f"  {server.name}: throughput {median(tput):.2f} × floor ({', '.join(f'{v:.2f}' for v in tput)}),"
+            f" p99 {median(p99):.2f} × floor ({', '.join(f'{v:.2f}' for v in p99)})"
         )
-    probot = next((r for r, _, _ in results if r.name.startswith("Probot")), None)
-    ours = next(r for r, _, _ in results if "SQLite" in r.name and "serve" in r.name)
+    probot = next((s for s in servers if s.name == PROBOT), None)
     if probot:
-        print(
-            f"self-improve (SQLite, durable) vs Probot (not durable): {ours.throughput / probot.throughput:.2f} × throughput"
-        )
-    for k, v in extra.items():
-        print(f"{k}: {v}")
-    _, before, after = next(x for x in results if x[0] is ours)
+        for server in servers[1:]:
+            if server is probot:
+                continue
+            tput, p99 = ratios(server, probot)
+            print(
+                f"  {server.name} vs Probot (not durable): throughput {median(tput):.2f}×"
+                f" ({', '.join(f'{v:.2f}' for v in tput)}), p99 {median(p99):.2f}×"
+            )
     print(
-        f"serve RSS growth per queued job: {max(after - before, 0) * 1024 / args.requests:,.0f} bytes (jobs wait in the store, not in memory)"
+        f"\nour SQLite intake: {stored / accepted:,.0f} bytes on disk per stored delivery;"
+        f" RSS {rss_after - rss_before:+,d} KiB over {args.requests * args.rounds:,} deliveries"
+        f" ({max(rss_after - rss_before, 0) * 1024 / (args.requests * args.rounds):,.1f} bytes each:"
+        " deliveries and jobs wait in the store, not in memory)"
+    )
+    print(
+        f"routing afterwards (what the worker does): {routed:,} deliveries into {queued:,} jobs in"
+        f" {route_seconds:.2f} s ({routed / route_seconds:,.0f}/s), {job_bytes / max(queued, 1):,.0f}"
+        " bytes on disk per queued job"
     )
     return 0
 

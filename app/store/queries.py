@@ -156,28 +156,32 @@ def _audit(row: dict[str, Any]) -> AuditEvent:
 
 def accept_deliveries(batch: Sequence[tuple[DeliveryIn, float]]) -> Op[list[Accepted]]:
     """Store verified deliveries (each with its arrival time), unrouted, before they are acknowledged:
-    one insert for the whole batch, and one update only when some GUID was seen before.
+    a few multi-row inserts for the whole batch, and one update only when some GUID was seen before.
 
     A GUID seen before is a duplicate unless its processing failed: GitHub's redelivery reuses the
     GUID, so a failed delivery goes back to be routed again (and its failed jobs run again). The same
     GUID twice in one batch is new once and a duplicate after.
     """
-    args: list[Any] = []
-    for delivery, now in batch:
-        args += [
-            delivery.guid,
-            delivery.event,
-            delivery.hook_id,
-            DeliveryState.PENDING.value,
-            delivery.payload.decode("utf-8", errors="replace"),
-            now,
-            now,
-        ]
-    # Only `?` placeholders are spliced in; every value is a bound parameter.
-    rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(batch))
-    insert = f"INSERT INTO deliveries (guid, event, hook_id, state, payload, received_at, updated_at) VALUES {rows}"  # noqa: S608
-    inserted = yield _all(insert + " ON CONFLICT DO NOTHING RETURNING guid", *args)
-    new = {r["guid"] for r in inserted}
+    new: set[str] = set()
+    start = 0
+    for size in _power_of_two_chunks(len(batch)):
+        args: list[Any] = []
+        for delivery, now in batch[start : start + size]:
+            args += [
+                delivery.guid,
+                delivery.event,
+                delivery.hook_id,
+                DeliveryState.PENDING.value,
+                delivery.payload.decode("utf-8", errors="replace"),
+                now,
+                now,
+            ]
+        start += size
+        # Only `?` placeholders are spliced in; every value is a bound parameter.
+        rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * size)
+        insert = f"INSERT INTO deliveries (guid, event, hook_id, state, payload, received_at, updated_at) VALUES {rows}"  # noqa: S608
+        inserted = yield _all(insert + " ON CONFLICT DO NOTHING RETURNING guid", *args)
+        new.update(r["guid"] for r in inserted)
     seen = sorted({d.guid for d, _ in batch} - new)
     retried: set[str] = set()
     if seen:
@@ -207,6 +211,12 @@ def accept_deliveries(batch: Sequence[tuple[DeliveryIn, float]]) -> Op[list[Acce
             else Accepted.DUPLICATE
         )
     return outcomes
+
+
+def _power_of_two_chunks(n: int) -> list[int]:
+    """37 -> [32, 4, 1]: a batch is inserted in a few statements of at most nine shapes, so the
+    drivers' prepared-statement caches stay small (one shape per batch size grew RSS by 12 MB)."""
+    return [1 << bit for bit in range(n.bit_length() - 1, -1, -1) if n >> bit & 1]
 
 
 def route_deliveries(router: Router, limit: int, now: float) -> Op[list[RoutedDelivery]]:
