@@ -18,6 +18,7 @@ from app.deps import DEPS, Deps, build_deps
 from app.logs import configure_logging
 from app.recovery import run_recovery
 from app.registration import add_registration_routes, setup_address
+from app.retention import run_retention
 from app.settings import Settings, SettingsError, load_settings
 from app.webhook import MAX_BODY, receive_webhook
 from app.worker import Handler, Worker
@@ -106,6 +107,7 @@ async def run_service(
         if with_worker:
             tasks.append(asyncio.create_task(Worker(deps, job_handlers()).run(stop)))
             tasks.append(asyncio.create_task(run_recovery(deps, stop)))
+            tasks.append(asyncio.create_task(run_retention(deps, stop)))
         # Everything built so far lives as long as the process: keep it out of the cyclic collector's
         # way, or each full collection walks it while webhooks wait.
         gc.freeze()

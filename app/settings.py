@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     job_retry_base_seconds: float = Field(default=5.0, ge=0)
     poll_interval_seconds: float = Field(default=0.5, gt=0)
     recovery_interval_seconds: float = Field(default=3600.0, ge=0)  # 0 turns the sweep off
+    delivery_retention_days: float = Field(default=14.0, ge=0)  # 0 keeps deliveries forever
 
     # Run history API (off unless a token is set).
     api_token: SecretStr | None = None
@@ -96,6 +97,16 @@ class Settings(BaseSettings):
     def _database(cls, value: str) -> str:
         if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ValueError("must be sqlite:///PATH or postgresql://…")
+        return value
+
+    @field_validator("delivery_retention_days")
+    @classmethod
+    def _retention(cls, value: float) -> float:
+        if 0 < value < 3:
+            raise ValueError(
+                "must be 0 (keep forever) or at least 3: GitHub can redeliver for 3 days, and the"
+                " missed-delivery sweep must still see what was stored"
+            )
         return value
 
     @model_validator(mode="after")

@@ -476,6 +476,21 @@ def job_counts() -> Op[dict[str, int]]:
     return counts
 
 
+def prune_deliveries(before: float, limit: int) -> Op[int]:
+    """Delete up to `limit` deliveries received before `before` whose processing is over (done,
+    ignored or failed); those still waiting to be routed or for their jobs are kept whatever their age."""
+    deleted = yield _run(
+        "DELETE FROM deliveries WHERE guid IN (SELECT guid FROM deliveries WHERE received_at < ?"
+        " AND state IN (?, ?, ?) ORDER BY received_at LIMIT ?)",
+        before,
+        DeliveryState.DONE.value,
+        DeliveryState.IGNORED.value,
+        DeliveryState.FAILED.value,
+        limit,
+    )
+    return int(deleted)
+
+
 def pending_deliveries() -> Op[int]:
     row = yield _one(
         "SELECT COUNT(*) AS n FROM deliveries WHERE state = ?", DeliveryState.PENDING.value
