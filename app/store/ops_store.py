@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from app.store import queries as q
 from app.store.base import (
@@ -22,6 +23,8 @@ from app.store.base import (
 )
 
 T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
 
 
 class OpStore(abc.ABC):
@@ -42,14 +45,12 @@ class OpStore(abc.ABC):
     @abc.abstractmethod
     async def _read_op(self, op: q.Op[T]) -> T: ...
 
+    @functools.cached_property
+    def _accepts(self) -> _GroupCommit[tuple[DeliveryIn, float], Accepted]:
+        return _GroupCommit(lambda batch: self._write_op(q.accept_deliveries(batch)))
+
     async def accept_delivery(self, delivery: DeliveryIn, *, now: float) -> Accepted:
-        batcher = self.__dict__.get("_accepts")
-        if batcher is None:
-            batcher = self.__dict__["_accepts"] = _GroupCommit(
-                lambda batch: self._write_op(q.accept_deliveries(batch))
-            )
-        outcome: Accepted = await batcher.submit((delivery, now))
-        return outcome
+        return await self._accepts.submit((delivery, now))
 
     async def route_deliveries(
         self, router: Router, *, limit: int, now: float
@@ -148,20 +149,20 @@ class OpStore(abc.ABC):
         await self._write_op(q.set_meta(key, value))
 
 
-class _GroupCommit:
+class _GroupCommit(Generic[ItemT, ResultT]):
     """Group commit for the intake: what arrives while one batch is being written goes together in
     the next, so N concurrent deliveries cost one transaction (one fsync, one round trip) and each
     caller still hears back only once its own row is durable. One batch is in flight at a time."""
 
     MAX_BATCH = 256
 
-    def __init__(self, write: Callable[[list[Any]], Awaitable[list[Any]]]) -> None:
+    def __init__(self, write: Callable[[list[ItemT]], Awaitable[list[ResultT]]]) -> None:
         self._write = write
-        self._waiting: list[tuple[Any, asyncio.Future[Any]]] = []
+        self._waiting: list[tuple[ItemT, asyncio.Future[ResultT]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def submit(self, item: Any) -> Any:
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    async def submit(self, item: ItemT) -> ResultT:
+        fut: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, fut))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
