@@ -19,6 +19,7 @@ from app.store.base import (
     RunIn,
     Store,
 )
+from app.store.sqlite import SQLiteStore
 
 
 def delivery(guid: str = "g-1") -> DeliveryIn:
@@ -93,7 +94,10 @@ async def test_concurrent_deliveries_are_committed_together_and_each_answered(st
     await store.accept_delivery(delivery("broken"), now=0.5)
     await store.route_deliveries(lambda _e, _b: Routing(error="bad"), limit=1, now=0.6)
     guids = ["a", "b", "a", "old", "broken", "c", "b"]
+    writes = store.writes if isinstance(store, SQLiteStore) else 0
     outcomes = await asyncio.gather(*(store.accept_delivery(delivery(g), now=1.0) for g in guids))
+    if isinstance(store, SQLiteStore):
+        assert store.writes - writes == 1  # seven deliveries, one write operation
     assert outcomes == [
         Accepted.NEW,
         Accepted.NEW,
