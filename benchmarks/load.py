@@ -4,13 +4,17 @@
 50 concurrent senders post signed, realistic `issues.labeled` deliveries (octokit's example, a fresh GUID
 and issue number each). All servers run side by side; each round sends the same load to every one of
 them in turn (rotating who goes first), and every ratio is taken within a round, so a machine whose
-speed drifts moves both sides of a ratio together. Prints the medians of throughput and ACK latency
-p50/p99 per server, the ratios the targets name, the disk and memory a stored delivery costs, and,
-after the servers stop, how fast the worker's router turns the stored deliveries into jobs and what a
-queued job costs on disk.
+speed drifts moves both sides of a ratio together. Prints the medians of throughput, ACK latency
+p50/p99 and the server's CPU time per delivery (all its threads), the ratios the targets name, the disk
+and memory a stored delivery costs, and, after the servers stop, how fast the worker's router turns the
+stored deliveries into jobs and what a queued job costs on disk.
+
+The senders share the machine with the servers, so they are kept cheap: by default pre-serialised
+requests on raw keep-alive sockets (about 70 µs of CPU per request here). `--client aiohttp` sends
+through aiohttp's client instead, which costs about 250 µs per request, more than the servers under test.
 
     .venv/bin/python benchmarks/load.py [--requests 6000] [--rounds 3] [--concurrency 50]
-                                        [--skip-probot] [--skip-postgres]
+                                        [--client raw|aiohttp] [--skip-probot] [--skip-postgres]
 
 Probot is installed from the npm registry into benchmarks/.probot on first use (needs node and npm).
 """
@@ -33,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,10 +63,15 @@ class Result:
     seconds: float
     latencies: list[float]
     errors: int
+    cpu_seconds: float  # the server process's user + system CPU time (all its threads) in the round
 
     @property
     def throughput(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu_seconds / self.requests * 1e6
 
     def pct(self, p: float) -> float:
         ordered = sorted(self.latencies)
@@ -75,9 +85,10 @@ def free_port() -> int:
 
 
 _ISSUE_NUMBERS = itertools.count(100_000)
+Work = list[tuple[str, bytes, str]]  # (delivery GUID, body, signature header)
 
 
-def bodies(n: int) -> list[tuple[str, bytes, str]]:
+def bodies(n: int) -> Work:
     out = []
     for i in range(n):
         PAYLOAD["issue"]["number"] = next(_ISSUE_NUMBERS)
@@ -88,8 +99,15 @@ def bodies(n: int) -> list[tuple[str, bytes, str]]:
     return out
 
 
-async def blast(url: str, n: int, concurrency: int) -> tuple[float, list[float], int]:
-    work = bodies(n)
+HEADERS = {
+    "Content-Type": "application/json",
+    "X-GitHub-Event": "issues",
+    "User-Agent": "GitHub-Hookshot/bench",
+}
+
+
+async def blast_aiohttp(url: str, work: Work, concurrency: int) -> tuple[float, list[float], int]:
+    """The load through aiohttp's client: about 250 µs of the sender's CPU per request."""
     latencies: list[float] = []
     errors = 0
     queue: asyncio.Queue[tuple[str, bytes, str]] = asyncio.Queue()
@@ -102,13 +120,7 @@ async def blast(url: str, n: int, concurrency: int) -> tuple[float, list[float],
             nonlocal errors
             while not queue.empty():
                 guid, body, sig = queue.get_nowait()
-                headers = {
-                    "Content-Type": "application/json",
-                    "X-GitHub-Event": "issues",
-                    "X-GitHub-Delivery": guid,
-                    "X-Hub-Signature-256": sig,
-                    "User-Agent": "GitHub-Hookshot/bench",
-                }
+                headers = {**HEADERS, "X-GitHub-Delivery": guid, "X-Hub-Signature-256": sig}
                 t0 = time.perf_counter()
                 async with session.post(url, data=body, headers=headers) as r:
                     await r.read()
@@ -119,6 +131,64 @@ async def blast(url: str, n: int, concurrency: int) -> tuple[float, list[float],
         start = time.perf_counter()
         await asyncio.gather(*(sender() for _ in range(concurrency)))
         return time.perf_counter() - start, latencies, errors
+
+
+async def blast_raw(url: str, work: Work, concurrency: int) -> tuple[float, list[float], int]:
+    """The same load from pre-serialised HTTP/1.1 requests on keep-alive sockets, reading only the
+    status line, the headers and a Content-Length or chunked body: a fraction of aiohttp's client
+    cost, so the sender does not take the CPU the servers under test need."""
+    parsed = urllib.parse.urlsplit(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
+    head = f"POST {parsed.path} HTTP/1.1\r\nHost: {host}:{port}\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in HEADERS.items()
+    )
+    requests = [
+        (
+            head
+            + f"X-GitHub-Delivery: {guid}\r\nX-Hub-Signature-256: {sig}\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        + body
+        for guid, body, sig in work
+    ]
+    requests.reverse()  # popped from the end, so sent in order
+    latencies: list[float] = []
+    errors = 0
+
+    async def sender() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while requests:
+                t0 = time.perf_counter()
+                writer.write(requests.pop())
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head[9:12])
+                lines = head.lower().split(b"\r\n")
+                length = next(
+                    (int(x.split(b":", 1)[1]) for x in lines if x.startswith(b"content-length:")),
+                    None,
+                )
+                if length is not None:
+                    await reader.readexactly(length)
+                elif b"transfer-encoding: chunked" in lines:
+                    while size := int((await reader.readuntil(b"\r\n"))[:-2], 16):
+                        await reader.readexactly(size + 2)
+                    await reader.readuntil(b"\r\n")
+                latencies.append(time.perf_counter() - t0)
+                errors += status >= 300
+                if b"connection: close" in lines:
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
+        finally:
+            writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(sender() for _ in range(concurrency)))
+    return time.perf_counter() - start, latencies, errors
+
+
+BLASTERS = {"raw": blast_raw, "aiohttp": blast_aiohttp}
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -135,6 +205,11 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
             return
         time.sleep(0.1)
     raise RuntimeError("server did not start")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def rss_kb(pid: int) -> int:
@@ -243,9 +318,16 @@ def main() -> int:
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument(
+        "--client",
+        choices=sorted(BLASTERS),
+        default="raw",
+        help="the senders: pre-serialised requests on raw sockets (default) or aiohttp's client",
+    )
     parser.add_argument("--skip-probot", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
+    blast = BLASTERS[args.client]
     py = sys.executable
     serve_env = {
         "WEBHOOK_SECRET": SECRET,
@@ -318,17 +400,22 @@ def main() -> int:
                 }
                 servers.append(stack.enter_context(started(PROBOT, cmd, env, port)))
         for server in servers:  # warm-up: imports, caches, JIT
-            asyncio.run(blast(server.url, min(500, args.requests), args.concurrency))
+            asyncio.run(blast(server.url, bodies(min(500, args.requests)), args.concurrency))
         rss_before = rss_kb(ours.proc.pid)
+        sender_cpu: list[float] = []
         for round_no in range(args.rounds):
             # each round visits every server once, starting one further along, so no server always
             # runs first or last on a machine whose speed drifts
             order = servers[round_no % len(servers) :] + servers[: round_no % len(servers)]
             for server in order:
-                seconds, latencies, errors = asyncio.run(
-                    blast(server.url, args.requests, args.concurrency)
+                work = bodies(args.requests)
+                cpu_before, sender_before = cpu_seconds(server.proc.pid), cpu_seconds(os.getpid())
+                seconds, latencies, errors = asyncio.run(blast(server.url, work, args.concurrency))
+                cpu = cpu_seconds(server.proc.pid) - cpu_before
+                sender_cpu.append(cpu_seconds(os.getpid()) - sender_before)
+                server.rounds.append(
+                    Result(server.name, args.requests, seconds, latencies, errors, cpu)
                 )
-                server.rounds.append(Result(server.name, args.requests, seconds, latencies, errors))
         rss_after = rss_kb(ours.proc.pid)
         stack.close()  # servers stopped: the stored deliveries are routed with the real router
         accepted = args.requests * args.rounds + min(500, args.requests)
@@ -337,15 +424,18 @@ def main() -> int:
 
     print(
         f"\n{args.requests} signed deliveries per server per round, {args.rounds} rounds,"
-        f" {args.concurrency} concurrent senders, {os.cpu_count()}-core machine; medians over rounds\n"
+        f" {args.concurrency} concurrent senders ({args.client} client, {median(sender_cpu) / args.requests * 1e6:.0f} µs"
+        f" of its CPU per request), {os.cpu_count()}-core machine; medians over rounds\n"
     )
-    print(f"{'server':38} {'deliveries/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(
+        f"{'server':38} {'deliveries/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'CPU µs':>8} {'errors':>7}"
+    )
     for server in servers:
         r = server.rounds
         print(
             f"{server.name:38} {median([x.throughput for x in r]):12,.0f}"
             f" {median([x.pct(0.5) for x in r]):8.1f} {median([x.pct(0.99) for x in r]):8.1f}"
-            f" {sum(x.errors for x in r):7d}"
+            f" {median([x.cpu_us for x in r]):8.0f} {sum(x.errors for x in r):7d}"
         )
     floor = servers[0]
 
