@@ -17,7 +17,7 @@ from app.store.sqlite import SQLiteStore
 POSTGRES_URL = os.environ.get("DATABASE_TEST_URL", "postgresql://127.0.0.1:5432/test")
 
 
-async def _postgres_schema() -> str:
+async def postgres_schema() -> str:
     """A fresh schema; fails loudly (never skips) when PostgreSQL cannot be reached."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     try:
@@ -35,7 +35,7 @@ async def _postgres_schema() -> str:
     return name
 
 
-async def _drop_schema(name: str) -> None:
+async def drop_schema(name: str) -> None:
     conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
     try:
         await conn.execute(f'DROP SCHEMA "{name}" CASCADE')
@@ -50,7 +50,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "sqlite":
         backend = SQLiteStore(tmp_path / "store.db")
     else:
-        schema = await _postgres_schema()
+        schema = await postgres_schema()
         backend = PostgresStore(POSTGRES_URL, schema=schema, min_size=1, max_size=4)
     await backend.open()
     try:
@@ -58,4 +58,4 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     finally:
         await backend.close()
         if schema is not None:
-            await _drop_schema(schema)
+            await drop_schema(schema)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import asyncpg
 import pytest
 
 from app.store.base import (
@@ -19,7 +20,9 @@ from app.store.base import (
     RunIn,
     Store,
 )
+from app.store.postgres import PostgresStore, payload_compression
 from app.store.sqlite import SQLiteStore
+from tests.store_backends import POSTGRES_URL, drop_schema, postgres_schema
 
 
 def delivery(guid: str = "g-1") -> DeliveryIn:
@@ -359,3 +362,43 @@ async def test_installations_and_meta(store: Store) -> None:
     await store.set_meta("last_sweep", "2")
     assert await store.get_meta("last_sweep") == "2"
     assert await store.ping()
+
+
+@pytest.mark.postgres
+async def test_postgres_compresses_stored_payloads_with_lz4() -> None:
+    """Payloads are TOASTed with lz4 where the server offers it, also in a store made before."""
+    schema = await postgres_schema()
+    try:
+        conn = await asyncpg.connect(POSTGRES_URL, server_settings={"search_path": schema})
+        offered = await conn.fetchval(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+        )
+        expected = "lz4" if offered else "default"
+        first = PostgresStore(POSTGRES_URL, schema=schema, min_size=1, max_size=2)
+        await first.open()
+        assert await payload_compression(conn) == expected
+        big = json.dumps({"action": "labeled", "body": [f"line {i}" for i in range(2000)]})
+        await first.accept_delivery(
+            DeliveryIn(guid="big", event="issues", hook_id="1", payload=big.encode()), now=1.0
+        )
+        assert await conn.fetchval(
+            "SELECT pg_column_compression(payload) FROM deliveries WHERE guid = 'big'"
+        ) == ("lz4" if offered else "pglz")
+        await first.close()
+        # a store made before this setting (pglz) is moved to lz4 when a replica opens it
+        await conn.execute("ALTER TABLE deliveries ALTER COLUMN payload SET COMPRESSION pglz")
+        again = PostgresStore(POSTGRES_URL, schema=schema, min_size=1, max_size=2)
+        await again.open()
+        assert await payload_compression(conn) == ("lz4" if offered else "pglz")
+        bodies: list[str] = []
+
+        def read(event: str, body: str) -> Routing:
+            bodies.append(body)
+            return Routing()
+
+        await again.route_deliveries(read, limit=10, now=2.0)
+        assert bodies == [big]  # the compressed payload reads back whole
+        await again.close()
+        await conn.close()
+    finally:
+        await drop_schema(schema)
