@@ -263,7 +263,12 @@ async def run_self_improve(job: Job, deps: Deps) -> None:
     outcome: Exception | None = None
     try:
         kind, number = ctx.trigger.target_kind or "issue", ctx.trigger.target_number or 0
-        head_sha = await head_sha_for(ctx.reader, ctx.repository, kind, number)
+        # The check run stays on the commit of the run's first attempt: recorded before it is
+        # created, so a retry after a crash finds it there even when a push has moved the head.
+        head_sha = ctx.run.effects.get("check_head_sha")
+        if head_sha is None:
+            head_sha = await head_sha_for(ctx.reader, ctx.repository, kind, number)
+            await ctx.record_effect(check_head_sha=head_sha)
         check_id = await checks.start(
             head_sha,
             check_external_id(kind, number, ctx.run.id),

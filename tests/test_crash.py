@@ -264,6 +264,34 @@ async def test_sigkill_while_the_check_run_is_created_leaves_no_second_one(
         assert_once(fake_github, runs, [ISSUE])
 
 
+async def test_a_push_before_the_restart_does_not_strand_the_created_check_run(
+    fake_github: FakeGitHub, app_key_pem: bytes, tmp_path: Path
+) -> None:
+    """GitHub created the check run on the head of the day, the app died before the answer, and a push
+    moved the head before the restart: the run is still found on the commit it was made on and
+    completed there, not left in progress beside a second one on the new head."""
+    async with rig(fake_github, app_key_pem, tmp_path) as r:
+        await send(fake_github, labeled(fake_github, ISSUE))
+        await held_write_killed(r, "POST", r"/check-runs$")
+        world = fake_github.world
+        ref = f"heads/{world.default_branch}"
+        before = world.git.refs[ref]
+        pushed = world.create_commit(
+            {
+                "message": "a push while the app was down",
+                "tree": world.git_commit(before)["tree"]["sha"],
+                "parents": [before],
+            },
+            0.0,
+        )
+        world.update_ref(ref, {"sha": pushed["sha"]})
+        await r.restart()
+        runs = await r.settle(1)
+        assert_once(fake_github, runs, [ISSUE])
+        [check_run] = our_check_runs(fake_github)
+        assert check_run["head_sha"] == before
+
+
 async def test_sigkill_after_github_took_the_comment_leaves_one_comment(
     fake_github: FakeGitHub, app_key_pem: bytes, tmp_path: Path
 ) -> None:
