@@ -1,4 +1,5 @@
-"""Delivery retention: finished deliveries older than DELIVERY_RETENTION_DAYS go; waiting ones stay."""
+"""Retention: finished deliveries and ended jobs older than DELIVERY_RETENTION_DAYS go; waiting ones
+stay."""
 
 from __future__ import annotations
 
@@ -63,13 +64,47 @@ async def test_pruning_works_through_a_backlog_in_chunks(
         await store.accept_delivery(delivery(f"g{i}"), now=float(i))
     await store.route_deliveries(lambda _e, _b: Routing(), limit=100, now=10.0)
     await stored(store, "recent", at=20 * DAY, routing=Routing())
-    deleted = await retention.prune_old_deliveries(store, now=20 * DAY, retention_days=14)
-    assert deleted == 10
+    deleted = await retention.prune_old_records(store, now=20 * DAY, retention_days=14)
+    assert deleted == {"deliveries": 10, "jobs": 0}
     assert await states(store, "g0", "g9", "recent") == {
         "g0": None,
         "g9": None,
         "recent": DeliveryState.IGNORED,
     }
+
+
+def job(key: str, target: str = "a/b#1", installation_id: int = 1) -> JobIn:
+    return JobIn(
+        kind="self_improve",
+        idempotency_key=key,
+        target_key=target,
+        payload={},
+        installation_id=installation_id,
+    )
+
+
+async def test_only_jobs_that_ended_long_ago_are_pruned(store: Store) -> None:
+    """Done, failed and cancelled jobs last updated before the cutoff go; queued and running ones,
+    and recent ended ones, stay. A trigger seen again after its job went queues a new job."""
+    for n, key in enumerate(("done", "failed", "running", "recent"), start=1):
+        assert await store.enqueue_job(job(key, f"a/b#{n}"), now=1.0) is not None
+    claimed = {
+        j.idempotency_key: j.id
+        for j in await store.claim_jobs("w", limit=10, lease_seconds=99 * DAY, now=1.0)
+    }
+    assert await store.finish_job(claimed["done"], "w", now=2.0)
+    assert await store.fail_job(claimed["failed"], "w", error="boom", retry_at=None, now=2.0)
+    assert await store.finish_job(claimed["recent"], "w", now=20 * DAY)
+    assert await store.enqueue_job(job("cancelled", "a/b#5", installation_id=2), now=1.0)
+    assert await store.cancel_installation_jobs(2, now=2.0) == 1
+    assert await store.enqueue_job(job("queued", "a/b#6"), now=1.0) is not None
+
+    assert await store.prune_jobs(before=5 * DAY, limit=2) == 2
+    assert await store.prune_jobs(before=5 * DAY, limit=100) == 1
+    assert await store.prune_jobs(before=5 * DAY, limit=100) == 0
+    counts = await store.job_counts()
+    assert {state: n for state, n in counts.items() if n} == {"queued": 1, "running": 1, "done": 1}
+    assert await store.enqueue_job(job("done", "a/b#1"), now=30 * DAY) is not None
 
 
 @pytest.mark.parametrize("days", ["1", "2.5"])

@@ -97,6 +97,9 @@ class OpStore(abc.ABC):
     async def prune_deliveries(self, *, before: float, limit: int = 1000) -> int:
         return await self._write_op(q.prune_deliveries(before, limit))
 
+    async def prune_jobs(self, *, before: float, limit: int = 1000) -> int:
+        return await self._write_op(q.prune_jobs(before, limit))
+
     async def get_or_create_run(self, run: RunIn, *, now: float) -> Run:
         return await self._write_op(q.get_or_create_run(run, now))
 

@@ -491,6 +491,21 @@ def prune_deliveries(before: float, limit: int) -> Op[int]:
     return int(deleted)
 
 
+def prune_jobs(before: float, limit: int) -> Op[int]:
+    """Delete up to `limit` jobs that ended (done, failed or cancelled) before `before`; queued and
+    running ones are kept whatever their age. Their deliveries, received earlier, go the same way."""
+    deleted = yield _run(
+        "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN (?, ?, ?)"
+        " AND updated_at < ? ORDER BY updated_at LIMIT ?)",
+        JobState.DONE.value,
+        JobState.FAILED.value,
+        JobState.CANCELLED.value,
+        before,
+        limit,
+    )
+    return int(deleted)
+
+
 def pending_deliveries() -> Op[int]:
     row = yield _one(
         "SELECT COUNT(*) AS n FROM deliveries WHERE state = ?", DeliveryState.PENDING.value
