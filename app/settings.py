@@ -58,9 +58,8 @@ class Settings(BaseSettings):
     job_retry_base_seconds: float = Field(default=5.0, ge=0)
     poll_interval_seconds: float = Field(default=0.5, gt=0)
     recovery_interval_seconds: float = Field(default=3600.0, ge=0)  # 0 turns the sweep off
-    delivery_retention_days: float = Field(
-        default=14.0, ge=0
-    )  # 0 keeps deliveries and ended jobs forever
+    # Finished deliveries and ended jobs older than this are deleted; 0 keeps them forever.
+    delivery_retention_days: float = Field(default=14.0, ge=0)
 
     # Run history API (off unless a token is set).
     api_token: SecretStr | None = None

@@ -10,7 +10,7 @@ and memory a stored delivery costs, and, after the servers stop, how fast the wo
 stored deliveries into jobs and what a queued job costs on disk.
 
 The senders share the machine with the servers, so they are kept cheap: by default pre-serialised
-requests on raw keep-alive sockets (about 70 µs of CPU per request here). `--client aiohttp` sends
+requests on raw keep-alive sockets (50 to 70 µs of CPU per request here). `--client aiohttp` sends
 through aiohttp's client instead, which costs about 250 µs per request, more than the servers under test.
 
     .venv/bin/python benchmarks/load.py [--requests 6000] [--rounds 3] [--concurrency 50]
@@ -162,9 +162,9 @@ async def blast_raw(url: str, work: Work, concurrency: int) -> tuple[float, list
             while requests:
                 t0 = time.perf_counter()
                 writer.write(requests.pop())
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head[9:12])
-                lines = head.lower().split(b"\r\n")
+                answer = await reader.readuntil(b"\r\n\r\n")
+                status = int(answer[9:12])
+                lines = answer.lower().split(b"\r\n")
                 length = next(
                     (int(x.split(b":", 1)[1]) for x in lines if x.startswith(b"content-length:")),
                     None,
