@@ -11,7 +11,8 @@ stored deliveries into jobs and what a queued job costs on disk.
 
 The senders share the machine with the servers, so they are kept cheap: by default pre-serialised
 requests on raw keep-alive sockets (50 to 70 µs of CPU per request here). `--client aiohttp` sends
-through aiohttp's client instead, which costs about 250 µs per request, more than the servers under test.
+through aiohttp's client instead, which costs 160 to 180 µs per request, close to what a server under
+test spends.
 
     .venv/bin/python benchmarks/load.py [--requests 6000] [--rounds 3] [--concurrency 50]
                                         [--client raw|aiohttp] [--skip-probot] [--skip-postgres]
@@ -107,7 +108,7 @@ HEADERS = {
 
 
 async def blast_aiohttp(url: str, work: Work, concurrency: int) -> tuple[float, list[float], int]:
-    """The load through aiohttp's client: about 250 µs of the sender's CPU per request."""
+    """The load through aiohttp's client: 160 to 180 µs of the sender's CPU per request."""
     latencies: list[float] = []
     errors = 0
     queue: asyncio.Queue[tuple[str, bytes, str]] = asyncio.Queue()
