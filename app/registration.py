@@ -38,7 +38,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from app.deps import Deps
+from app.deps import DEPS, Deps
 from app.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger(__name__)
@@ -670,13 +670,31 @@ repositories where agents work.</li>
 
 
 def installed_page(app_id: int | None, html_url: str | None = None) -> str:
-    """`/` once an App is configured: nothing to set up."""
+    """`/` once the App has been registered from this page: restart to load it."""
     link = f' (<a href="{_e(html_url)}">{_e(html_url)}</a>)' if html_url else ""
     body = (
         f"<h1>self-improve is installed</h1>\n<p>This server runs as GitHub App id "
         f"<code>{_e(app_id)}</code>{link}. Restart it if you have just registered the App.</p>"
     )
     return render_page("self-improve is installed", body)
+
+
+def running_page(app_id: int | None, app_url: str | None) -> str:
+    """`/` on a server started with its App configured: what it is, and what to do next."""
+    who = f"GitHub App id <code>{_e(app_id)}</code>"
+    if app_url:
+        who += f' (<a href="{_e(app_url)}">{_e(app_url)}</a>)'
+        install = f'<a id="install" href="{_e(app_url)}/installations/new">install it</a>'
+    else:  # GitHub was unreachable at startup: the slug, and so the App's address, is unknown
+        install = "install it from the App's page on GitHub"
+    body = (
+        f"<h1>self-improve is running</h1>\n<p>This server runs as {who}.</p>\n"
+        f"<p>Next, {install} on a repository, then apply the label <code>run:self-improve</code> to"
+        " an issue or pull request there, or comment <code>/self-improve</code> on it.</p>\n"
+        '<p>Health: <a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a>,'
+        ' <a href="/metrics">/metrics</a>.</p>'
+    )
+    return render_page("self-improve is running", body)
 
 
 def refusal_page(title: str, detail: str) -> str:
@@ -718,11 +736,16 @@ def _refuse(status: int, title: str, detail: str) -> web.Response:
     return _html(refusal_page(title, detail), status)
 
 
+async def show_running_page(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    slug = deps.app_slug
+    app_url = f"{deps.settings.github_url}/apps/{quote(slug)}" if slug else None
+    return _html(running_page(deps.settings.app_id, app_url))
+
+
 async def show_setup_page(request: web.Request) -> web.Response:
     reg = request.app[REGISTRATION]
     settings = reg.deps.settings
-    if settings.registered:
-        return _html(installed_page(settings.app_id))
     if reg.done is not None:
         return _html(installed_page(reg.done.id, reg.done.html_url))
     try:

@@ -17,7 +17,7 @@ from app.api import add_api_routes
 from app.deps import DEPS, Deps, build_deps
 from app.logs import configure_logging
 from app.recovery import run_recovery
-from app.registration import add_registration_routes, setup_address
+from app.registration import add_registration_routes, setup_address, show_running_page
 from app.retention import run_retention
 from app.settings import Settings, SettingsError, load_settings
 from app.webhook import MAX_BODY, receive_webhook
@@ -69,7 +69,9 @@ def make_app(deps: Deps) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     add_api_routes(app)
-    if not deps.settings.registered:
+    if deps.settings.registered:
+        app.router.add_get("/", show_running_page)  # what this is, and how to install it
+    else:
         add_registration_routes(app, deps)  # `/`: the Probot-style setup page
     return app
 

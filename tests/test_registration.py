@@ -56,6 +56,7 @@ from app.registration import (
     read_manifest,
     refusal_page,
     registered_page,
+    running_page,
     setup_address,
     setup_page,
     unreachable_reason,
@@ -582,6 +583,13 @@ def test_the_setup_page_warns_when_github_cannot_reach_us() -> None:
     assert "unreachable" not in Page(setup_page(built, "https://github.com/x", None, None)).ids
 
 
+def test_the_running_page_without_the_slug_names_no_address() -> None:
+    """GitHub unreachable at startup: the slug is unknown, so no link is made up."""
+    page = Page(running_page(7, None))
+    assert "install" not in page.ids
+    assert page.links == ["/healthz", "/readyz", "/metrics"]
+
+
 def test_the_registered_page_never_shows_a_secret(tmp_path: Path) -> None:
     """The success page gives the id, the App and install links, and no credential."""
     answer = example_answer()
@@ -998,10 +1006,11 @@ async def test_a_broken_app_yml_is_shown_not_crashed(
     assert "app.yml: url: required" in refusal
 
 
-async def test_a_registered_app_serves_no_setup_page(
+async def test_a_registered_app_says_what_it_is_and_how_to_install_it(
     tmp_path: Path, fake_github: FakeGitHub, app_key_pem: bytes
 ) -> None:
-    """With APP_ID and a key, `/` is not the setup page (make_app wires it only when unregistered)."""
+    """With APP_ID and a key, `/` is no setup page but the running App: its id, its page on GitHub
+    (the slug learnt at startup), where to install it and how to trigger it; no setup callback."""
     settings = load_settings(
         None,
         app_id=fake_github.app_id,
@@ -1011,26 +1020,28 @@ async def test_a_registered_app_serves_no_setup_page(
         database_url=f"sqlite:///{tmp_path}/d.db",
     )
     async with build_deps(settings) as deps:
-        app = make_app(deps)
-        assert [
-            r for r in app.router.routes() if r.resource is not None and r.resource.canonical == "/"
-        ] == []
-        add_registration_routes(app, deps, env_path=tmp_path / ".env")
-        runner = web.AppRunner(app)
+        runner = web.AppRunner(make_app(deps))
         await runner.setup()
         port = free_port()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         try:
             async with aiohttp.ClientSession() as session:
                 async with session.get(f"http://127.0.0.1:{port}/") as r:
-                    assert r.status == 200 and "installed" in await r.text()
+                    assert r.status == 200
+                    text = await r.text()
                 async with session.get(
                     f"http://127.0.0.1:{port}{CALLBACK_PATH}?code=c&state=s"
                 ) as r:
-                    assert r.status == 409
+                    assert r.status == 404
         finally:
             await runner.cleanup()
-    assert not (tmp_path / ".env").exists()
+    page = Page(text)
+    assert "<h1>self-improve is running</h1>" in text
+    assert f"App id <code>{fake_github.app_id}</code>" in text
+    assert page.ids["install"] == "install it"
+    assert "https://github.com/apps/self-improve/installations/new" in page.links
+    assert "<code>run:self-improve</code>" in text and "<code>/self-improve</code>" in text
+    assert page.forms == {} and page.assets == []
 
 
 async def test_after_a_restart_the_new_app_receives_webhooks(
