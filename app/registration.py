@@ -772,7 +772,7 @@ async def complete_registration(request: web.Request) -> web.Response:
     reg = request.app[REGISTRATION]
     settings = reg.deps.settings
     code, state = request.query.get("code", ""), request.query.get("state", "")
-    if settings.registered or reg.done is not None:
+    if reg.done is not None:  # a registered server has no setup routes (`make_app`)
         return _refuse(409, "Already registered", ALREADY_REGISTERED)
     if not _TOKEN.fullmatch(code):
         return _refuse(

@@ -368,15 +368,20 @@ async def test_installations_and_meta(store: Store) -> None:
 async def test_postgres_compresses_stored_payloads_with_lz4() -> None:
     """Payloads are TOASTed with lz4 where the server offers it, also in a store made before."""
     schema = await postgres_schema()
+    conn = await asyncpg.connect(POSTGRES_URL, server_settings={"search_path": schema})
+    stores: list[PostgresStore] = []
+
+    async def opened() -> PostgresStore:
+        stores.append(PostgresStore(POSTGRES_URL, schema=schema, min_size=1, max_size=2))
+        await stores[-1].open()
+        return stores[-1]
+
     try:
-        conn = await asyncpg.connect(POSTGRES_URL, server_settings={"search_path": schema})
         offered = await conn.fetchval(
             "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
         )
-        expected = "lz4" if offered else "default"
-        first = PostgresStore(POSTGRES_URL, schema=schema, min_size=1, max_size=2)
-        await first.open()
-        assert await payload_compression(conn) == expected
+        first = await opened()
+        assert await payload_compression(conn) == ("lz4" if offered else "default")
         big = json.dumps({"action": "labeled", "body": [f"line {i}" for i in range(2000)]})
         await first.accept_delivery(
             DeliveryIn(guid="big", event="issues", hook_id="1", payload=big.encode()), now=1.0
@@ -384,11 +389,9 @@ async def test_postgres_compresses_stored_payloads_with_lz4() -> None:
         assert await conn.fetchval(
             "SELECT pg_column_compression(payload) FROM deliveries WHERE guid = 'big'"
         ) == ("lz4" if offered else "pglz")
-        await first.close()
         # a store made before this setting (pglz) is moved to lz4 when a replica opens it
         await conn.execute("ALTER TABLE deliveries ALTER COLUMN payload SET COMPRESSION pglz")
-        again = PostgresStore(POSTGRES_URL, schema=schema, min_size=1, max_size=2)
-        await again.open()
+        again = await opened()
         assert await payload_compression(conn) == ("lz4" if offered else "pglz")
         bodies: list[str] = []
 
@@ -398,7 +401,8 @@ async def test_postgres_compresses_stored_payloads_with_lz4() -> None:
 
         await again.route_deliveries(read, limit=10, now=2.0)
         assert bodies == [big]  # the compressed payload reads back whole
-        await again.close()
-        await conn.close()
     finally:
+        for store in stores:
+            await store.close()
+        await conn.close()
         await drop_schema(schema)
