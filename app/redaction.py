@@ -97,17 +97,40 @@ def _redact_aws(text: str) -> str:
     return "".join(out)
 
 
-# (quick substring test, pattern, replacement); the substring test skips a pattern cheaply.
-_RULES: tuple[tuple[tuple[str, ...], re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
-    (("-----BEGIN",), _PRIVATE_KEY, _sub_whole("private_key")),
-    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), _GITHUB, _sub_whole("github_token")),
-    (("xox",), _SLACK, _sub_whole("slack_token")),
-    (("sk-",), _OPENAI, _sub_whole("openai_key")),
-    (("eyJ",), _JWT, _sub_whole("jwt")),
-    (("ecret", "ECRET"), _AWS_SECRET_NAMED, _sub_value("aws_secret_access_key")),
-    ((), _BEARER, _sub_value("bearer")),
-    ((), _ASSIGNMENT, _sub_value("assignment")),
+# (needles, case-insensitive, pattern, replacement): a pattern runs only where one of its needles
+# occurs, which skips it cheaply on almost every string. A case-insensitive pattern's needles are
+# lower-case and looked for in the lower-cased text.
+_RULES: tuple[
+    tuple[tuple[str, ...], bool, re.Pattern[str], Callable[[re.Match[str]], str]], ...
+] = (
+    (("-----BEGIN",), False, _PRIVATE_KEY, _sub_whole("private_key")),
+    (
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        False,
+        _GITHUB,
+        _sub_whole("github_token"),
+    ),
+    (("xox",), False, _SLACK, _sub_whole("slack_token")),
+    (("sk-",), False, _OPENAI, _sub_whole("openai_key")),
+    (("eyJ",), False, _JWT, _sub_whole("jwt")),
+    (("secret",), True, _AWS_SECRET_NAMED, _sub_value("aws_secret_access_key")),
+    (("bearer", "token"), True, _BEARER, _sub_value("bearer")),
+    (
+        ("passw", "pwd", "secret", "token", "api_key", "api-key", "apikey"),
+        True,
+        _ASSIGNMENT,
+        _sub_value("assignment"),
+    ),
 )
+# With IGNORECASE, `re` also matches these to ASCII letters (İ ı to i, ſ to s, K to k); `str.lower`
+# does not, so a text holding one is not tested by its lower-cased form.
+FOLDED_BY_RE = "\u0130\u0131\u017f\u212a"
+
+
+def _lowered(text: str) -> str | None:
+    if not text.isascii() and any(c in text for c in FOLDED_BY_RE):
+        return None
+    return text.lower()
 
 
 def redact_text(text: str) -> str:
@@ -115,8 +138,12 @@ def redact_text(text: str) -> str:
     if not text:
         return text
     text = _redact_aws(text)
-    for needles, pattern, replace in _RULES:
-        if needles and not any(n in text for n in needles):
+    # Lower-cased once: later patterns only add markers, and the words in a marker ("token",
+    # "secret") never complete a match, so the copy decides as the current text would.
+    lowered = _lowered(text)
+    for needles, case_insensitive, pattern, replace in _RULES:
+        haystack = lowered if case_insensitive else text
+        if haystack is not None and not any(n in haystack for n in needles):
             continue
         text = pattern.sub(replace, text)
     return text

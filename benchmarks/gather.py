@@ -11,7 +11,7 @@ Bounds: the critical path is the longest chain of requests that each need the pr
 latency. With at most 8 API requests in flight per installation (R-RL-1), N of them also need at
 least N x latency / 8 (blob downloads are outside that cap); the wall time is compared with the
 larger of the two, and a second cold run with the cap lifted shows how close the orchestration
-itself gets to the critical path. The gathering's own CPU (mostly secret redaction) and the
+itself gets to the critical path. The gathering's own CPU (HTTP client, JSON, redaction) and the
 machine's load are printed too: at 50 ms latency they are of the same order as the network.
 """
 

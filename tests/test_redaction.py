@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.redaction import find_secrets, redact_json, redact_text
+from app.redaction import FOLDED_BY_RE, find_secrets, redact_json, redact_text
 
 GH = "ghp_cD4ALWupcdvmIBfGMkzKoA4Dzp39FfYAXMhr"
 AWS_ID = "AKIAPDLZ5LBC5AKZTSWZ"
@@ -49,6 +50,13 @@ PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nabc\n-----END RSA PRI
         ("//registry.npmjs.org/:_authToken=npm_aBcDeF123456", "npm_aBcDeF123456", "assignment"),
         ("API_KEY: abcd1234efgh", "abcd1234efgh", "assignment"),
         ("client_secret=zz-top-secret", "zz-top-secret", "assignment"),
+        # Any letter case, and letters that only `re` folds onto ASCII (ſ, K, ı, İ)
+        (f"aws_SeCrEt_access_key = {AWS_SECRET}", AWS_SECRET, "aws_secret_access_key"),
+        ("PaSsWoRd: Tr0ub4dor-3", "Tr0ub4dor-3", "assignment"),
+        ("pa\u017fsword=hunter2hunter", "hunter2hunter", "assignment"),
+        ("TO\u212aEN=abc123def456", "abc123def456", "assignment"),
+        ("\ufeffap\u0131_key: abcd1234efgh", "abcd1234efgh", "assignment"),
+        ("AP\u0130KEY: abcd1234efgh", "abcd1234efgh", "assignment"),
     ],
 )
 def test_each_kind_is_redacted(text: str, secret: str, kind: str) -> None:
@@ -162,3 +170,11 @@ def test_a_secret_at_the_end_of_a_big_log_is_found() -> None:
     out = redact_text(big)
     assert GH not in out
     assert out.count("\n") == big.count("\n")
+
+
+def test_the_letters_re_folds_onto_ascii_are_all_known() -> None:
+    """The lower-cased keyword test is exact only if no other letter matches an ASCII one under `re`'s
+    IGNORECASE (a new Python could add one)."""
+    ascii_letter = re.compile(r"(?i)[a-z]")
+    folded = {chr(c) for c in range(0x80, 0x110000) if ascii_letter.fullmatch(chr(c))}
+    assert folded == set(FOLDED_BY_RE)
