@@ -12,7 +12,12 @@ from app.guardrails import DiffError, GuardrailReport, Violation, check_diff
 from app.guardrails.diff import parse_diff
 
 FIXTURES = Path(__file__).parent / "fixtures" / "guardrails"
-FOLDERS = (FIXTURES, FIXTURES / "own", FIXTURES / "atlas")
+FOLDERS = (FIXTURES, FIXTURES / "own", FIXTURES / "atlas", FIXTURES / "blind2")
+# Cases the guardrail still gets wrong, with why; strict, so a fix shows up as a failure to remove.
+KNOWN_WRONG = {
+    "blind2/c12-claude-no-force-with-lease": "a compound rule (ban + permission) restated as one "
+    "stricter ban in other words reads as the ban deleted",
+}
 
 
 def unified(path: str, before: str, after: str) -> str:
@@ -27,8 +32,19 @@ def run(path: str, before: str, after: str, *, context: bool = True) -> Guardrai
     return check_diff(unified(path, before, after), {path: before} if context else None)
 
 
-def _cases() -> list[tuple[Path, Path]]:
-    return [(folder, patch) for folder in FOLDERS for patch in sorted(folder.glob("*.patch"))]
+def _cases() -> list[object]:
+    return [
+        pytest.param(
+            folder,
+            patch,
+            id=f"{folder.name}/{patch.stem}",
+            marks=[pytest.mark.xfail(reason=KNOWN_WRONG[key], strict=True)]
+            if (key := f"{folder.name}/{patch.stem}") in KNOWN_WRONG
+            else [],
+        )
+        for folder in FOLDERS
+        for patch in sorted(folder.glob("*.patch"))
+    ]
 
 
 def _before(folder: Path, text: str) -> dict[str, str]:
@@ -39,9 +55,7 @@ def _before(folder: Path, text: str) -> dict[str, str]:
     return out
 
 
-@pytest.mark.parametrize(
-    ("folder", "patch"), _cases(), ids=[f"{f.name}/{p.stem}" for f, p in _cases()]
-)
+@pytest.mark.parametrize(("folder", "patch"), _cases())
 def test_labelled_case_with_before(folder: Path, patch: Path) -> None:
     """Each labelled case is blocked exactly when its label says it weakens policy."""
     label = json.loads(patch.with_suffix(".json").read_text(encoding="utf-8"))
@@ -151,6 +165,11 @@ WEAKENING = [
     ("threshold-size", "AGENTS.md", AGENTS, AGENTS.replace("under 400", "under 2000"), "threshold"),
     ("threshold-ru", "prompt_seeds/a_ru.md", RU, RU.replace("не более 300", "не более 900"), "threshold"),
     ("vague", "AGENTS.md", AGENTS, AGENTS.replace("- Never log request bodies; they contain customer data.", "- Use your judgement about logging request bodies."), "vague"),
+    ("permission-in-parenthesis", "AGENTS.md", AGENTS, AGENTS.replace("- Never log request bodies;", "- Never log request bodies (debug builds are fine);"), "exception"),
+    ("check-no-longer-blocks", "AGENTS.md", AGENTS, AGENTS.replace("`make lint` and `make test` before review.", "`make lint` before review; `make test` still runs but no longer blocks it."), "exception"),
+    ("negation-dropped", "AGENTS.md", AGENTS + "- Your own review is not counted as an approval.\n", AGENTS + "- Your own review is counted as an approval.\n", "flip"),
+    ("negation-dropped-ru", "prompt_seeds/a_ru.md", RU + "- Ваше ревью не входит в число одобрений.\n", RU + "- Ваше ревью входит в число одобрений.\n", "flip"),
+    ("ban-restated-as-order-ru", "prompt_seeds/a_ru.md", RU, RU.replace("- Менять файлы в `.github/`.\n", "").replace("- Размер PR", "- Меняйте файлы в `.github/` сами.\n- Размер PR"), "flip"),
     ("vague-ru", "prompt_seeds/a_ru.md", RU, RU.replace("- Всегда пишите тесты к исправлениям.", "- Тесты к исправлениям пишите на своё усмотрение."), "vague"),
 ]  # fmt: skip
 
@@ -183,6 +202,7 @@ BENIGN = [
     ("counter-example", "AGENTS.md", AGENTS, AGENTS, AGENTS + "\nBad, never do this:\n\n```\ngit commit --no-verify\n```\n"),
     ("placeholder-token", "AGENTS.md", AGENTS, AGENTS, AGENTS + "- Set `GITHUB_TOKEN=<your token>` or `${{ secrets.GITHUB_TOKEN }}`.\n"),
     ("new-rule-with-own-exception", "AGENTS.md", AGENTS, AGENTS, AGENTS + "- Never commit `.env*` files; `.env.example` is the only exception.\n"),
+    ("exception-dropped", "AGENTS.md", AGENTS, AGENTS.replace("under 400 changed lines.", "under 400 changed lines; this does not apply to generated files."), AGENTS.replace("under 400 changed lines.", "under 400 changed lines; this applies to generated files too.")),
     ("translated-rule", "prompt_seeds/a_ru.md", RU, RU, RU + "- Вставлять секреты и токены в задачи.\n"),
 ]  # fmt: skip
 

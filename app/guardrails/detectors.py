@@ -25,6 +25,7 @@ from app.guardrails.semantics import (
     orientation,
     overlap,
     plain,
+    prohibits,
     similarity,
     stem,
 )
@@ -152,6 +153,7 @@ def pair_findings(pair: Pair, elsewhere: frozenset[str] = frozenset()) -> list[F
         return found + renamed_heading(pair)
     if pair.how == "translated":
         return found + softened_translation(pair)
+    found += moved_out_of_force(pair)
     diff = replace(word_diff(old.tokens, new.tokens), elsewhere=elsewhere)
     for detector in (
         changed_modality,
@@ -182,7 +184,8 @@ def hidden_now(pair: Pair) -> list[Finding]:
 
 
 def moved_out_of_force(pair: Pair) -> list[Finding]:
-    """The same words moved where they no longer bind: out of a forbidden list, under "Examples"."""
+    """A rule, as it was or reworded, moved where it no longer binds: out of a forbidden list (and
+    not forbidden by its own words there), under "Examples", into a list of what is allowed."""
     old, new = pair.old, pair.new
     if not is_rule(old):
         return []
@@ -195,7 +198,7 @@ def moved_out_of_force(pair: Pair) -> list[Finding]:
                 new,
             )
         ]
-    if forbidden_by_context(old) and not forbidden_by_context(new) and old.kind != "code":
+    if forbidden_by_context(old) and not prohibits(new) and old.kind != "code":
         return [
             Finding(
                 "flip",
@@ -490,6 +493,12 @@ def swapped_words(pair: Pair, diff: WordDiff) -> list[Finding]:
                 message = f"Swaps {quote(a)} for its opposite {quote(b)} in {quote(pair.old.text)}."
                 return [Finding("flip", message, pair.new, locate(pair.new, b))]
     deleted, inserted = diff.deleted_words, diff.inserted_words
+    if (
+        _free_negations(" ".join(diff.old_fixed)) > _free_negations(pair.new.key)
+        and overlap(content_stems(pair.old.key), content_stems(pair.new.key)) >= 0.8
+    ):
+        message = f"Drops the negation from {quote(pair.old.text)}, so it says the opposite: {quote(pair.new.text)}."
+        return [Finding("flip", message, pair.new, pair.new.first_changed_line)]
     contrast = re.search(
         r"(?<!\S)(not|never|instead|rather|than|over|before|after|but|вместо|не|а|чем|до|после|но)(?!\S)",
         pair.new.key,
@@ -499,6 +508,16 @@ def swapped_words(pair: Pair, diff: WordDiff) -> list[Finding]:
         message = f"Swaps {words} in {quote(pair.old.text)}, so the rule says the opposite."
         return [Finding("flip", message, pair.new, pair.new.first_changed_line)]
     return []
+
+
+_NEGATION = re.compile(r"(?<!\S)(?:not|не)(?!\S)")
+
+
+def _free_negations(key: str) -> int:
+    """Negations outside modal and exception phrases: «не входит», "is not counted", not "do not"."""
+    spans = [(m.start, m.end) for m in markers(key)]
+    spans += [(m.start(), m.end()) for m in rules.EXCEPTION.finditer(key)]  # "does not apply"
+    return sum(1 for m in _NEGATION.finditer(key) if not any(a <= m.start() < b for a, b in spans))
 
 
 def dropped_items(pair: Pair, diff: WordDiff) -> list[Finding]:

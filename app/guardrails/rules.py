@@ -90,7 +90,7 @@ MODAL_PHRASES: Final[dict[Modality, tuple[str, ...]]] = {
     "permit": (
         "may", "can", "could", "allowed", "is allowed", "are allowed", "permitted", "free to",
         "feel free", "fine to", "is fine", "ok to", "okay to", "is ok", "is okay", "acceptable",
-        "it is acceptable", "optional", "optionally", "up to you", "you're allowed", "welcome to",
+        "it is acceptable", "are fine", "are ok", "are okay", "is alright", "are alright", "optional", "optionally", "up to you", "you're allowed", "welcome to",
         "is permitted", "are permitted", "allowed to", "it's fine", "it's ok", "it's okay", "можно",
         "разрешено", "разрешается", "разрешен*", "допускается", "допустимо", "вправе", "можете",
         "может", "могут", "по желанию", "при желании",
@@ -101,6 +101,8 @@ MODAL_PHRASES: Final[dict[Modality, tuple[str, ...]]] = {
         "doesn't need to", "not mandatory", "not obligatory", "is optional", "are optional",
         "can skip", "may skip", "can be skipped", "may be skipped", "can be ignored",
         "may be ignored", "not have to", "no longer required", "no longer need to", "need no",
+        "no longer block*", "non-blocking", "not blocking", "does not block", "doesn't block",
+        "do not block", "don't block", "больше не блокиру*", "не блокиру*",
         "needs no", "requires no", "require no", "no approval needed", "not needed for", "не нужно",
         "не обязательно", "необязательно", "необязательн*", "не требуется", "не надо", "можно не",
         "не обязаны", "не обязан*", "можно пропустить", "можно пропускать", "больше не нужно",

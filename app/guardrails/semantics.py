@@ -96,6 +96,13 @@ def forbidden_by_context(statement: Statement) -> bool:
     return any(rules.FORBID_CONTEXT.search(normalise(text)) for text in context)
 
 
+def prohibits(statement: Statement) -> bool:
+    """A statement that forbids: by its own words ("never", «не запускайте») or by its list's heading."""
+    return forbidden_by_context(statement) or any(
+        m.kind in NEGATIVE for m in markers(statement.key)
+    )
+
+
 def is_rule(statement: Statement, *, by_section: bool = True) -> bool:
     """Whether removing or changing the statement changes what the agent must or must not do.
 
