@@ -52,6 +52,8 @@ def test_the_images_layout_runs_the_demo(tmp_path: Path) -> None:
             "install",
             "--quiet",
             "--no-deps",
+            # without it pip first uninstalls the project from the environment running the tests
+            "--ignore-installed",
             "--prefix",
             str(prefix),
             ".",
@@ -76,6 +78,16 @@ def test_the_images_layout_runs_the_demo(tmp_path: Path) -> None:
         check=True,
     )
     assert where.stdout.startswith(str(site)), "the installed copy must be the one that runs"
+    ours = subprocess.run(
+        [sys.executable, "-c", "import app; print(app.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert ours.stdout.startswith(str(ROOT)), (
+        "the test environment's own install must be left alone"
+    )
     demo = subprocess.run(
         [sys.executable, "-m", "app", "demo"],
         cwd=srv,
