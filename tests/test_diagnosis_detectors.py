@@ -187,7 +187,11 @@ def test_a_check_red_on_three_pushes_is_recurring() -> None:
     (finding,) = [f for f in detect_ci(collect_evidence(t.snapshot())) if f.kind == "ci"]
     assert finding.standalone and finding.count == 3
     assert {"check:lint", "cmd:uv run ruff"} <= finding.keys
-    assert len(finding.evidence) == 3 and all("#step:" in e for e in finding.evidence)
+    # the log line of each red run, then the agent's commits that went red (a bot's log alone
+    # never carries an action item)
+    logs, commits = finding.evidence[:3], finding.evidence[3:]
+    assert all("#step:" in e for e in logs)
+    assert len(commits) == 3 and all("/commit/" in e for e in commits)
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from app.snapshot import load_snapshot
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED = sorted((FIXTURES / "scenarios").glob("*.json"))
 EXTRA = sorted((FIXTURES / "scenarios_extra").glob("*.json"))
+BLIND = sorted((FIXTURES / "scenarios_blind").glob("*.json"))
 
 
 def _score(path: Path) -> FileScore:
@@ -62,6 +63,19 @@ def test_extra_scenarios_generalise(extra_scores: list[FileScore]) -> None:
     assert sum(s.unexpected for s in extra_scores) <= 1
     quiet = [s for s in extra_scores if s.expected == 0]
     assert quiet and all(s.items == 0 for s in quiet)
+
+
+def test_blind_scenarios_stay_safe_and_do_not_slip() -> None:
+    """Scenarios written without sight of the diagnosis: nothing false, unsafe or leaked, and at
+    least the recall measured when they arrived plus the fixes since (4 of 7; the target of 0.8 is
+    not met: requests worded differently each time, and a Portuguese thread, are not grouped)."""
+    scores = [_score(p) for p in BLIND]
+    assert len(scores) == 4
+    for s in scores:
+        assert (s.ungrounded, s.injection, s.secrets, s.traps, s.unexpected) == (0, 0, 0, 0, 0), (
+            s.as_json()
+        )
+    assert sum(s.matched for s in scores) >= 4, [(s.name, s.missed) for s in scores]
 
 
 def test_diagnosis_is_deterministic() -> None:

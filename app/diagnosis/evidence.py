@@ -323,9 +323,12 @@ class _Builder:
                     if name and _is_bot(who) and not _NOT_AGENTS.match(name) and name != "web-flow":
                         found.add(name)
                 raw_name = ((c.get("commit") or {}).get("author") or {}).get("name")
+                # A git identity with no GitHub account behind it ("openhands") is known only
+                # by its name.
+                unlinked = c.get("author") is None and bool(_AGENT_LOGIN.search(raw_name or ""))
                 if (
                     isinstance(raw_name, str)
-                    and raw_name.endswith("[bot]")
+                    and (raw_name.endswith("[bot]") or unlinked)
                     and not _NOT_AGENTS.match(raw_name)
                 ):
                     found.add(raw_name)

@@ -49,8 +49,13 @@ _ON_DEFAULT = re.compile(
 )
 _PROCESS_CHECKS = frozenset({"lint", "format", "typecheck", "changelog", "i18n", "commit_format"})
 _MEANINGLESS = re.compile(
-    r"(?i)^(?:error|fail(?:ed)?|✖|×|\s*)$|elifecycle|npm err! (?:a complete log|code)|^\s*$"
+    r"(?i)^(?:error|fail(?:ed)?|✖|×|\s*)$|elifecycle|npm err! (?:a complete log|code)|^\s*$|"
+    # build tools' closing lines: Gradle's and Maven's summaries and hints
+    r"^build (?:failed|failure)\b|^\d+ actionable tasks?:|^\* (?:try|get more help)|^> (?:run with --|get more help)|"
+    r"^\[error\] (?:-> \[help|re-run maven|to see the full stack trace|for more information|\s*$)"
 )
+# Gradle names the failure under "* What went wrong:", after "Execution failed for task …".
+_GRADLE_WRONG = re.compile(r"^\* What went wrong:")
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,14 @@ def failure_of(job: CiJob, ev: Evidence) -> Failure:
             sigs.update(found)
             if cite_line is None:
                 cite_line = i
+    wrong = next((i for i in range(error_at - 1, -1, -1) if _GRADLE_WRONG.match(lines[i])), None)
+    if not sigs and wrong is not None:
+        for i in range(wrong + 1, min(wrong + 4, error_at)):
+            text = lines[i].strip()
+            if text.startswith("> ") and not _MEANINGLESS.search(text[2:]):
+                sigs.add(f"msg:{normalise_error(text[2:])}")
+                cite_line = i
+                break
     if not sigs:
         # The last meaningful line before `##[error]` says what went wrong ("No new newsfragments …").
         for i in range(error_at - 1, max(error_at - 12, -1), -1):
@@ -176,11 +189,11 @@ def detect_ci(ev: Evidence) -> list[Finding]:
             continue
         if len(shas) < 2:
             continue
-        findings.append(_recurring(check, agent_failures, len(shas)))
+        findings.append(_recurring(check, agent_failures, len(shas), ev))
     return findings
 
 
-def _recurring(check: str, failures: list[Failure], commits: int) -> Finding:
+def _recurring(check: str, failures: list[Failure], commits: int, ev: Evidence) -> Finding:
     failures = sorted(failures, key=lambda f: f.job.started_at or "")
     signature_sets = {f.signatures for f in failures}
     prs = {f.job.pr for f in failures}
@@ -209,6 +222,12 @@ def _recurring(check: str, failures: list[Failure], commits: int) -> Finding:
     for f in failures:
         if f.cite not in cites:
             cites.append(f.cite)
+    # The agent's commits that went red: a CI log alone (a bot's text) never carries an action item.
+    pushed = {c.sha: c.url for c in ev.commits if c.is_agent}
+    for f in failures:
+        url = pushed.get(f.job.head_sha)
+        if url and url not in cites and ev.get(url) is not None:
+            cites.append(url)
     return Finding(
         kind="ci",
         keys=frozenset(keys),
