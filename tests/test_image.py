@@ -28,6 +28,18 @@ def dockerfile_copies(text: str) -> list[list[str]]:
     return stages
 
 
+def _imported_from(cwd: Path, env: dict[str, str] | None = None) -> str:
+    """Where this Python imports the app from, run in `cwd` (outside the source tree)."""
+    return subprocess.run(
+        [sys.executable, "-c", "import app; print(app.__file__)"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
 def test_dockerfile_copies_are_read_per_stage() -> None:
     text = "FROM a AS b\nCOPY x y ./\nRUN z\nFROM c\nCOPY --from=b /i /j\nCOPY w ./\n"
     assert dockerfile_copies(text) == [["x", "y"], ["w"]]
@@ -44,6 +56,7 @@ def test_the_images_layout_runs_the_demo(tmp_path: Path) -> None:
                 shutil.copytree(origin, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
             else:
                 shutil.copy2(origin, dest / name)
+    ours = _imported_from(tmp_path)
     subprocess.run(
         [
             sys.executable,
@@ -69,25 +82,9 @@ def test_the_images_layout_runs_the_demo(tmp_path: Path) -> None:
         / "site-packages"
     )
     env = {**os.environ, "PYTHONPATH": str(site)}
-    where = subprocess.run(
-        [sys.executable, "-c", "import app; print(app.__file__)"],
-        cwd=srv,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert where.stdout.startswith(str(site)), "the installed copy must be the one that runs"
-    ours = subprocess.run(
-        [sys.executable, "-c", "import app; print(app.__file__)"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert ours.stdout.startswith(str(ROOT)), (
-        "the test environment's own install must be left alone"
-    )
+    where = _imported_from(srv, env)
+    assert where.startswith(str(site)), "the installed copy must be the one that runs"
+    assert _imported_from(tmp_path) == ours, "the test environment's own install must be left alone"
     demo = subprocess.run(
         [sys.executable, "-m", "app", "demo"],
         cwd=srv,
