@@ -202,6 +202,7 @@ BENIGN = [
     ("counter-example", "AGENTS.md", AGENTS, AGENTS, AGENTS + "\nBad, never do this:\n\n```\ngit commit --no-verify\n```\n"),
     ("placeholder-token", "AGENTS.md", AGENTS, AGENTS, AGENTS + "- Set `GITHUB_TOKEN=<your token>` or `${{ secrets.GITHUB_TOKEN }}`.\n"),
     ("new-rule-with-own-exception", "AGENTS.md", AGENTS, AGENTS, AGENTS + "- Never commit `.env*` files; `.env.example` is the only exception.\n"),
+    ("new-rule-about-blocking", "AGENTS.md", AGENTS, AGENTS, AGENTS + "- Do not block the event loop; a handler that waits on I/O must not hold the lock.\n"),
     ("exception-dropped", "AGENTS.md", AGENTS, AGENTS.replace("under 400 changed lines.", "under 400 changed lines; this does not apply to generated files."), AGENTS.replace("under 400 changed lines.", "under 400 changed lines; this applies to generated files too.")),
     ("translated-rule", "prompt_seeds/a_ru.md", RU, RU, RU + "- Вставлять секреты и токены в задачи.\n"),
 ]  # fmt: skip
