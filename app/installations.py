@@ -27,18 +27,21 @@ async def handle_installation(job: Job, deps: Deps) -> None:
     if installation_id is None or action not in _STATES:
         return
     state = _STATES[action]
+    removed = state != "active"
+    cancelled = (
+        await deps.store.cancel_installation_jobs(installation_id, now=deps.clock())
+        if removed
+        else 0
+    )
+    # The state is written last: once it reads "deleted", its waiting jobs are already cancelled.
     await deps.store.set_installation(
         installation_id, account=source.get("account"), state=state, now=deps.clock()
     )
-    if state != "active":
-        cancelled = await deps.store.cancel_installation_jobs(installation_id, now=deps.clock())
-        if deps.github is not None:
-            deps.github.invalidate_installation(installation_id)
-        log.info(
-            "installation removed: queued jobs cancelled, tokens dropped",
-            extra={
-                "installation": installation_id,
-                "state": state,
-                "jobs_cancelled": cancelled,
-            },
-        )
+    if not removed:
+        return
+    if deps.github is not None:
+        deps.github.invalidate_installation(installation_id)
+    log.info(
+        "installation removed: queued jobs cancelled, tokens dropped",
+        extra={"installation": installation_id, "state": state, "jobs_cancelled": cancelled},
+    )
