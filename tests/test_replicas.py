@@ -170,6 +170,23 @@ async def test_the_surviving_replica_finishes_what_a_killed_one_held(
             return sum(r.state == "diagnosed" for r in runs) >= 10
 
         await wait_until(some_done, within=60, what="ten runs finished")
+        victim = apps[0].proc
+        assert victim is not None
+
+        async def victim_holds_a_job() -> bool:
+            # job ids are dense from 1; a worker's id is host:pid:suffix
+            for job_id in range(1, 4 * len(TARGETS)):
+                job = await store.get_job(job_id)
+                owner = job.lease_owner if job is not None else None
+                if (
+                    job is not None
+                    and job.state == "running"
+                    and f":{victim.pid}:" in (owner or "")
+                ):
+                    return True
+            return False
+
+        await wait_until(victim_holds_a_job, within=60, what="the victim holding a job")
         apps[0].kill()
         runs: list[Run] = await wait_until(
             lambda: finished_runs(store, len(TARGETS)), within=90, what="50 finished runs"
