@@ -84,8 +84,12 @@ def failure_of(job: CiJob, ev: Evidence) -> Failure:
             sigs.update(found)
             if cite_line is None:
                 cite_line = i
-    wrong = next((i for i in range(error_at - 1, -1, -1) if _GRADLE_WRONG.match(lines[i])), None)
-    if not sigs and wrong is not None:
+    wrong = None
+    if not sigs:
+        wrong = next(
+            (i for i in range(error_at - 1, -1, -1) if _GRADLE_WRONG.match(lines[i])), None
+        )
+    if wrong is not None:
         for i in range(wrong + 1, min(wrong + 4, error_at)):
             text = lines[i].strip()
             if text.startswith("> ") and not _MEANINGLESS.search(text[2:]):
