@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from app.diagnosis.detectors.branches import detect_base_branch
 from app.diagnosis.detectors.ci import detect_ci
 from app.diagnosis.detectors.feedback import detect_feedback
 from app.diagnosis.detectors.loops import detect_loops
@@ -331,6 +332,34 @@ def test_one_comment_naming_two_problems_does_not_merge_them() -> None:
     assert {"path:changes/9.feature.md"} <= recurring[0].keys | recurring[1].keys
 
 
+def test_one_topic_worded_apart_in_two_rounds_recurs() -> None:
+    """Reviewers asking for a regression test in different words each round (no shared command,
+    file or phrasing) are one recurring request; "Can you add that?" makes the sentence before it a
+    request."""
+    t = Thread()
+    t.push(0, 10)
+    first = t.review(LEAD, "What's missing is a spec that fails on main for the lock.", 0, 30)
+    t.push(1, 60)
+    second = t.review(
+        DEV,
+        "Works on staging. A mailer spec for two zones would have caught it. Can you add that?",
+        1,
+        90,
+        assoc="COLLABORATOR",
+    )
+    (finding,) = [f for f in detect_feedback(collect_evidence(t.snapshot())) if f.standalone]
+    assert finding.evidence == (first, second)
+    assert "regression_test" in finding.tags
+
+
+def test_a_narrow_topic_in_one_round_does_not_recur() -> None:
+    t = Thread()
+    t.push(0, 10)
+    t.review(LEAD, "Please no version upgrades in feature work.", 0, 30)
+    t.review(DEV, "And leave Renovate's bumps to Renovate.", 0, 31, assoc="COLLABORATOR")
+    assert [f for f in detect_feedback(collect_evidence(t.snapshot())) if f.standalone] == []
+
+
 # ---------------------------------------------------------------- tooling
 
 
@@ -464,3 +493,74 @@ def test_sequential_stage_labels_are_fine() -> None:
         )
         == []
     )
+
+
+# ---------------------------------------------------------------- base branch
+
+
+def _retargeted_prs(
+    bases: list[str], *, moved_by: dict[str, Any] = LEAD, merge_main: bool = False
+) -> tuple[Any, list[str], list[str]]:
+    """Agent PRs, each now on `bases[i]`, with a maintainer's base change and a comment naming it."""
+    r = B.Repo("acme/widgets")
+    prs, events, said = [], [], []
+    for i, base in enumerate(bases):
+        number = 20 + i
+        pr = B.pull(r, number, AGENT, "NONE", f"Fix {i}", "", f"agent/{i}", SHA[i], B.ts(BASE, i))
+        pr["base"] = {"ref": base}
+        url = pr["html_url"]
+        event = {"id": r.nid(), "event": "base_ref_changed", "actor": moved_by}
+        event["created_at"] = B.ts(BASE, i + 30)
+        note = B.comment(r, url, LEAD, "MEMBER", f"Aqui a base é `{base}`.", B.ts(BASE, i + 31))
+        commits = [B.commit(r, SHA[i], AGENT, "Fix", B.ts(BASE, i + 1))]
+        if merge_main:
+            message = "Merge remote-tracking branch 'origin/main' into agent/x"
+            commits.append(B.commit(r, SHA[i + 2], AGENT, message, B.ts(BASE, i + 40)))
+        prs.append({"pull": pr, "comments": [note], "timeline": [event], "commits": commits})
+        events.append(f"{url}#event-{event['id']}")
+        said.append(note["html_url"])
+    data = B.snapshot(
+        r,
+        {"kind": "pull_request", "number": 20},
+        "lee-maint",
+        pull_requests=prs,
+        permissions={"lee-maint": "admin"},
+    )
+    return collect_evidence(parse_snapshot(data)), events, said
+
+
+def test_agent_prs_moved_to_another_base_twice_is_a_finding() -> None:
+    """Maintainers retargeting two of the agent's PRs from the default branch to `develop`: the
+    events and the comments naming `develop` (any language) are the evidence."""
+    ev, events, said = _retargeted_prs(["develop", "develop"])
+    (finding,) = detect_base_branch(ev)
+    assert finding.standalone and finding.count == 2
+    assert dict(finding.details) == {"base": "develop", "retargeted": "2", "merged_default": "0"}
+    assert finding.evidence == (said[0], events[0], said[1], events[1])
+
+
+def test_merging_the_default_branch_into_a_develop_pr_counts() -> None:
+    ev, _, _ = _retargeted_prs(["develop", "develop"], merge_main=True)
+    (finding,) = detect_base_branch(ev)
+    assert dict(finding.details)["merged_default"] == "2"
+    assert any("/commit/" in key for key in finding.evidence)
+
+
+@pytest.mark.parametrize(
+    ("bases", "moved_by"),
+    [
+        (["develop"], LEAD),  # once is a slip, not a missing rule
+        (["main", "main"], LEAD),  # onto the default branch: what GitHub does to stacked PRs
+        (["develop", "develop"], AGENT),  # the agent moving its own PR is no correction
+    ],
+)
+def test_base_changes_that_say_nothing(bases: list[str], moved_by: dict[str, Any]) -> None:
+    ev, _, _ = _retargeted_prs(bases, moved_by=moved_by)
+    assert detect_base_branch(ev) == []
+
+
+def test_prs_moved_to_different_branches_name_none() -> None:
+    ev, _, said = _retargeted_prs(["develop", "release/2.1"])
+    (finding,) = detect_base_branch(ev)
+    assert dict(finding.details)["base"] == ""
+    assert not set(said) & set(finding.evidence)  # no branch to look for in the comments

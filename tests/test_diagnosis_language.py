@@ -8,6 +8,8 @@ from app.diagnosis.language import (
     command_key,
     commands,
     content_stems,
+    has_repeat,
+    has_request,
     jaccard,
     paths,
     segments,
@@ -86,11 +88,52 @@ def test_similar_requests_are_similar_and_different_ones_are_not() -> None:
         ("This file is generated, run codegen", "generated"),
         ("no news fragment again (towncrier)", "changelog"),
         ("Сообщение коммита не по Conventional Commits", "commit_format"),
+        ("We don't take version upgrades inside feature work", "upgrades"),
+        ("Не обновляй зависимости в этом PR", "upgrades"),
+        ("Renovate brings those in their own PRs", "upgrades"),
+        ("What's missing is a spec that fails on main", "regression_test"),
+        ("Where is the test, though?", "regression_test"),
+        ("Нужен тест, который падает без исправления", "regression_test"),
+        ("Falta um teste de regressão para esse bug", "regression_test"),
     ],
 )
 def test_topic_tags(text: str, tag: str) -> None:
-    """Each kind of problem is recognised in English and Russian wording."""
+    """Each kind of problem is recognised in English and Russian wording (and some Portuguese)."""
     assert tag in tags(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Run the whole test suite before pushing",  # running tests is not asking for a new one
+        "No tests ran: the command was wrong",
+        "Pin the version in the docs example",
+    ],
+)
+def test_concept_tags_need_the_concept(text: str) -> None:
+    """Testing and versions in general are not these narrower topics."""
+    assert not {"regression_test", "upgrades"} & tags(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "repeat"),
+    [
+        ("That's the third agent push in a row that changes versions", True),
+        ("De novo aberto contra a `main`", True),
+        ("Mais um `IO.inspect` que ficou para trás", True),
+        ("The first push looked fine", False),
+    ],
+)
+def test_repeats_are_recognised(text: str, repeat: bool) -> None:
+    assert has_repeat(text) is repeat
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Where is the test, though?", "Tira, por favor.", "Nunca use a `main` como base."],
+)
+def test_requests_in_questions_and_portuguese(text: str) -> None:
+    assert has_request(text)
 
 
 def test_paths_are_found_in_code_and_prose() -> None:

@@ -66,16 +66,29 @@ def test_extra_scenarios_generalise(extra_scores: list[FileScore]) -> None:
 
 
 def test_blind_scenarios_stay_safe_and_do_not_slip() -> None:
-    """Scenarios written without sight of the diagnosis: nothing false, unsafe or leaked, and at
-    least the recall measured when they arrived plus the fixes since (4 of 7; the target of 0.8 is
-    not met: requests worded differently each time, and a Portuguese thread, are not grouped)."""
+    """Scenarios written without sight of the diagnosis (3 of 7 found on arrival; all 7 after the
+    fixes they prompted, so they are no longer blind): nothing false, unsafe or leaked."""
     scores = [_score(p) for p in BLIND]
     assert len(scores) == 4
     for s in scores:
         assert (s.ungrounded, s.injection, s.secrets, s.traps, s.unexpected) == (0, 0, 0, 0, 0), (
             s.as_json()
         )
-    assert sum(s.matched for s in scores) >= 4, [(s.name, s.missed) for s in scores]
+    assert sum(s.matched for s in scores) == 7, [(s.name, s.missed) for s in scores]
+
+
+@pytest.mark.parametrize(
+    ("name", "title"),
+    [
+        ("y1-", "Change no dependency versions the task did not ask for"),
+        ("y3-", "Branch from and open PRs against `develop`, not `main`"),
+        ("y4-", "Add a regression test with every bug fix"),
+    ],
+)
+def test_paraphrased_topics_get_their_own_rule(name: str, title: str) -> None:
+    """A problem told apart by its topic gets that topic's rule, not a quoted review comment."""
+    (path,) = [p for p in BLIND if p.name.startswith(name)]
+    assert title in [item.title for item in diagnose(load_snapshot(path)).action_items]
 
 
 def test_diagnosis_is_deterministic() -> None:

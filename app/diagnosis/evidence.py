@@ -155,6 +155,14 @@ class Commit:
 
 
 @dataclass(frozen=True)
+class PullInfo:
+    number: int
+    url: str
+    base: str  # the base branch it has now (after any retargeting)
+    by_agent: bool
+
+
+@dataclass(frozen=True)
 class IssueInfo:
     number: int
     url: str
@@ -178,6 +186,7 @@ class Evidence:
     runs: tuple[AgentRun, ...]
     commits: tuple[Commit, ...]
     issues: tuple[IssueInfo, ...]
+    pulls: tuple[PullInfo, ...]
     own_numbers: frozenset[int]
     work_times: tuple[str, ...]
     injections: tuple[str, ...]  # keys of items that tried to instruct the agent or the app
@@ -501,13 +510,19 @@ class _Builder:
             if item.injection:
                 injections.append(key)
         items = tuple(self.items[k] for k in self.order)
+        pulls = tuple(
+            PullInfo(
+                number=int(pb.pull["number"]),
+                url=str(pb.pull.get("html_url") or ""),
+                base=str((pb.pull.get("base") or {}).get("ref") or ""),
+                by_agent=_login(pb.pull.get("user")) in self.agents,
+            )
+            for pb in self.s.pull_requests
+            if isinstance(pb.pull.get("number"), int)
+        )
         own = {self.s.target.number}
         own.update(c.pr for c in self.commits if c.is_agent and c.pr)
-        for pb in self.s.pull_requests:
-            if _login(pb.pull.get("user")) in self.agents and isinstance(
-                pb.pull.get("number"), int
-            ):
-                own.add(int(pb.pull["number"]))
+        own.update(p.number for p in pulls if p.by_agent)
         return Evidence(
             items=items,
             index=dict(self.items),
@@ -522,6 +537,7 @@ class _Builder:
             runs=tuple(self.runs),
             commits=tuple(self.commits),
             issues=tuple(issues),
+            pulls=pulls,
             own_numbers=frozenset(own),
             work_times=tuple(self.work_times),
             injections=tuple(injections),
@@ -599,6 +615,15 @@ class _Builder:
             label = (e.get("label") or {}).get("name") if isinstance(e.get("label"), dict) else None
             actor = e.get("actor")
             created = e.get("created_at") if isinstance(e.get("created_at"), str) else None
+            trust = self.trust_of(actor, None)
+            if (
+                name == "base_ref_changed"
+                and trust == "untrusted"
+                and _login(actor) not in self.perms
+            ):
+                # GitHub lets only a PR's author and people with write access change its base; on
+                # the agent's PRs (the only ones read for it) anyone else who did holds write access.
+                trust = "trusted"
             self.add(
                 EvidenceItem(
                     key=f"{thread}#event-{e['id']}",
@@ -608,7 +633,7 @@ class _Builder:
                     created_at=created,
                     text=f"{name} {label}" if label else name,
                     round=self.round_of(created),
-                    trust=self.trust_of(actor, None),
+                    trust=trust,
                     thread=thread,
                     label=label if isinstance(label, str) else None,
                     event=name,

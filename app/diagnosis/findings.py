@@ -12,6 +12,7 @@ FindingKind = Literal[
     "wrong_command",  # the agent runs a command other than the documented one, and it fails
     "loop",  # the agent repeats the same failing command
     "stage_labels",  # two stage labels on the issue at once
+    "base_branch",  # the agent's PRs retargeted by maintainers, or updated from the default branch
     "flaky",  # a failure that is not the agent's: also on the default branch, known flaky
     "infra",  # runner/network outages in CI
 ]

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from app.diagnosis.detectors.branches import detect_base_branch
 from app.diagnosis.detectors.ci import detect_ci
 from app.diagnosis.detectors.feedback import detect_feedback
 from app.diagnosis.detectors.loops import detect_loops
@@ -106,6 +107,7 @@ def find_problems(ev: Evidence, config: RepoConfig) -> tuple[list[Problem], list
         *detect_tooling(ev),
         *detect_loops(ev),
         *detect_stage_labels(ev, config.trigger_label, config.approve_label),
+        *detect_base_branch(ev),
     ]
     notes = [f for f in findings if f.kind in _NOTE_KINDS]
     work = [f for f in findings if f.kind not in _NOTE_KINDS]
@@ -147,11 +149,22 @@ def topic_of(problem: Problem) -> str:
         return "tool_gap"
     if "stage_labels" in kinds:
         return "stage_labels"
+    if "base_branch" in kinds:
+        return "base_branch"
     if "loop" in kinds:
         return "loop"
     if "wrong_command" in kinds:
         return "wrong_command"
-    for tag in ("generated", "scope", "docs", "i18n", "changelog", "commit_format"):
+    for tag in (
+        "generated",
+        "upgrades",
+        "regression_test",
+        "scope",
+        "docs",
+        "i18n",
+        "changelog",
+        "commit_format",
+    ):
         if tag in tags:
             return tag
     if "ci" in kinds:
@@ -180,6 +193,7 @@ def convention_for(problem: Problem, topic: str, ev: Evidence) -> Convention | N
     tools = {k[5:] for k in keys if k.startswith("tool:")}
     checks = {k[6:] for k in keys if k.startswith("check:")}
     topic_tags = set(_topic_tags(problem)) & set(TAGS)
+    base = _branch_details(problem).get("base")
     if topic == "scope":
         topic_tags.add(
             "ci_green"
@@ -198,6 +212,8 @@ def convention_for(problem: Problem, topic: str, ev: Evidence) -> Convention | N
                     specific += 3
                 elif span.lower() in checks:
                     specific += 1
+                elif base and span == base:
+                    specific += 2  # "`develop` is the integration branch"
             specific += 2 * len(tools & tools_in(low))
             general = sum(1 for t in topic_tags if TAGS[t].search(low))
             score = specific + general
@@ -254,6 +270,7 @@ def facts_for(
     loops = problem.of("loop")
     gaps = problem.of("tool_gap")
     stages = problem.of("stage_labels")
+    branches = _branch_details(problem)
     commands: list[str] = []
     for f in (*wrong, *feedback, *ci, *loops):
         commands.extend(c for c in f.commands if c)
@@ -289,9 +306,16 @@ def facts_for(
         quote=_quote(feedback),
         wrong_runs=max((f.rounds for f in wrong), default=0),
         default_branch=ev.default_branch,
+        base_branch=branches.get("base", ""),
+        retargeted=int(branches.get("retargeted", 0)),
+        merged_default=int(branches.get("merged_default", 0)),
         stage_prefix=stage_prefix(config.trigger_label),
         flaky_note=flaky,
     )
+
+
+def _branch_details(problem: Problem) -> dict[str, str]:
+    return dict(d for f in problem.of("base_branch") for d in f.details)
 
 
 def _best_command(commands: list[str], topic: str, problem: Problem) -> str:
@@ -338,6 +362,7 @@ _KIND_ORDER = {
     "wrong_command": 1,
     "loop": 1,
     "stage_labels": 1,
+    "base_branch": 1,
     "tool_gap": 1,
     "ci": 2,
 }

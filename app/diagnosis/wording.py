@@ -35,6 +35,9 @@ class Facts:
     wrong_runs: int = 0
     convention: str = ""  # "AGENTS.md:12" when the rule is already written down
     default_branch: str = "main"
+    base_branch: str = ""  # the branch maintainers moved the agent's PRs to ("" when several)
+    retargeted: int = 0  # the agent's PRs whose base a maintainer changed
+    merged_default: int = 0  # the agent's PRs it updated by merging the default branch
     stage_prefix: str = "run:"
     flaky_note: str = ""
 
@@ -103,6 +106,20 @@ def _en(f: Facts, dockerfile: bool) -> tuple[str, str]:
                 f"Keep exactly one `{f.stage_prefix}*` stage label on an issue: remove the current one (or wait "
                 "for its run to finish) before adding the next.",
             )
+        case "base_branch":
+            default = _code(f.default_branch)
+            if f.base_branch:
+                base = _code(f.base_branch)
+                return (
+                    f"Branch from and open PRs against {base}, not {default}",
+                    f"Create every branch from {base} and open its PR against {base}, not {default}; "
+                    f"to bring a branch up to date, rebase on or merge {base}, never {default}.",
+                )
+            return (
+                "Open PRs against the branch the repository works on",
+                "Before opening a PR, find the base branch the repository's contributing guide names "
+                f"(it is not always {default}); branch from it, target it, and update the branch only from it.",
+            )
         case "wrong_command":
             return (
                 f"Run the tests with {cmd}",
@@ -116,6 +133,20 @@ def _en(f: Facts, dockerfile: bool) -> tuple[str, str]:
                 "Regenerate, never hand-edit generated files",
                 f"Never edit generated files{where}; change the source (schema) instead{regen} right after "
                 "every source change.",
+            )
+        case "upgrades":
+            return (
+                "Change no dependency versions the task did not ask for",
+                "Leave dependency and build-tool versions as they are (manifests, lockfiles, version "
+                "catalogs, wrappers) unless the issue asks for an upgrade; upgrades come in their own PRs. If "
+                "the change really needs a newer version, stop and say so in the PR instead of upgrading.",
+            )
+        case "regression_test":
+            return (
+                "Add a regression test with every bug fix",
+                "Every bug fix comes with a test that reproduces the bug: it fails on "
+                f"`{f.default_branch}` and passes with the fix. Write it first, in the same PR, before "
+                "asking for review.",
             )
         case "scope":
             return (
@@ -200,6 +231,21 @@ def _ru(f: Facts, dockerfile: bool) -> tuple[str, str]:
                 f"На issue должна быть ровно одна метка этапа `{f.stage_prefix}*`: снимите текущую (или дождитесь "
                 "конца её запуска), прежде чем ставить следующую.",
             )
+        case "base_branch":
+            default = _code(f.default_branch)
+            if f.base_branch:
+                base = _code(f.base_branch)
+                return (
+                    f"Ветки от {base} и PR в {base}, а не в {default}",
+                    f"Создавайте каждую ветку от {base} и открывайте PR в {base}, а не в {default}; "
+                    f"обновляйте ветку ребейзом на {base} или слиянием {base}, никогда не из {default}.",
+                )
+            return (
+                "Открывать PR в ту ветку, в которой ведётся работа",
+                "Прежде чем открыть PR, найдите базовую ветку, которую называет руководство для "
+                f"участников (это не всегда {default}); ответвляйтесь от неё, открывайте PR в неё и "
+                "обновляйте ветку только из неё.",
+            )
         case "wrong_command":
             return (
                 f"Запускать тесты через {cmd}",
@@ -215,6 +261,20 @@ def _ru(f: Facts, dockerfile: bool) -> tuple[str, str]:
                 "Перегенерировать, а не править сгенерированные файлы",
                 f"Никогда не правьте сгенерированные файлы{where} вручную; меняйте исходник (схему){regen} сразу "
                 "после каждого изменения исходника.",
+            )
+        case "upgrades":
+            return (
+                "Не менять версии зависимостей, о которых не просили",
+                "Не трогайте версии зависимостей и инструментов сборки (манифесты, lock-файлы, каталоги "
+                "версий, обёртки), если issue не просит обновления; обновления идут отдельными PR. Если "
+                "изменению действительно нужна новая версия, остановитесь и напишите об этом в PR.",
+            )
+        case "regression_test":
+            return (
+                "Добавлять регрессионный тест к каждому исправлению",
+                "Каждое исправление ошибки приходит с тестом, который её воспроизводит: он падает на "
+                f"`{f.default_branch}` и проходит с исправлением. Пишите его первым, в том же PR, до "
+                "запроса ревью.",
             )
         case "scope":
             return (
@@ -314,6 +374,24 @@ def _problem(f: Facts, ru: bool) -> str:
             if ru
             else f"{f.episodes} time(s) two stage labels were on the issue at once ({labels})"
         )
+    if f.retargeted or f.merged_default:
+        default, base = (
+            _code(f.default_branch),
+            _code(f.base_branch) or ("другую ветку" if ru else "another branch"),
+        )
+        if f.retargeted:
+            parts.append(
+                f"мейнтейнеры вручную перевели {f.retargeted} PR агента с {default} на {base}"
+                if ru
+                else f"maintainers moved {f.retargeted} of the agent's PRs from {default} to {base} by hand"
+            )
+        if f.merged_default:
+            parts.append(
+                f"в {f.merged_default} PR агент влил {default}, и в diff попали чужие изменения"
+                if ru
+                else f"the agent merged {default} into {f.merged_default} PR(s), pulling unrelated "
+                "changes into the diff"
+            )
     if f.feedback_rounds:
         parts.append(
             f"ревьюеры поднимали это в {f.feedback_rounds} раундах ({f.feedback_comments} комментариев)"

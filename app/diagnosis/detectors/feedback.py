@@ -78,6 +78,13 @@ _GROUPING_TAGS = frozenset(
         "commit_format",
     }
 )
+# Topics narrow enough that two requests naming one are the same request, however they are worded
+# ("no version upgrades in feature work" / "leave the catalog alone, Renovate does upgrades").
+_CONCEPT_TAGS = frozenset({"upgrades", "regression_test"})
+# A short request that only points back at the sentence before it.
+_POINTS_BACK = re.compile(
+    r"(?i)^(?:(?:can|could|would) you|please)\b[^.?!]{0,30}\b(?:that|this|it|one)\b[^.?!]{0,30}[.?!]?$"
+)
 _TAG_SIMILARITY = 0.2
 _PAIR_CAP = 40
 _TEXT_SIMILARITY = 0.5
@@ -146,11 +153,14 @@ def feedback_segments(ev: Evidence) -> list[Segment]:
         on_issue = item.kind == "issue_comment" and "/issues/" in (item.thread or "")
         if on_issue and not _ABOUT_THE_WORK.search(item.text) and not has_repeat(item.text):
             continue  # design discussion on the issue, not feedback on the agent's work
-        for seg in segments(item.text):
+        pieces = segments(item.text)
+        for n, seg in enumerate(pieces):
             if is_acknowledgement(seg):
                 continue
             stems = content_stems(seg)
             request, repeat = has_request(seg), has_repeat(seg)
+            # "… would have caught it. Can you add that?": the request points back at this one.
+            request = request or (n + 1 < len(pieces) and bool(_POINTS_BACK.search(pieces[n + 1])))
             keys = segment_keys(seg, ev, checks)
             if len(stems) + len(keys) < 2 or not (request or repeat):
                 continue
@@ -176,6 +186,8 @@ def _groups(segs: list[Segment]) -> list[set[int]]:
     for i, s in enumerate(segs):
         for k in s.keys:
             by_key.setdefault(k, set()).add(i)
+    for tag in _CONCEPT_TAGS:
+        by_key[f"concept:{tag}"] = {i for i, s in enumerate(segs) if tag in s.tags}
     groups.extend(g for g in by_key.values() if len({segs[i].item.key for i in g}) >= 2)
     tag_members: dict[str, set[int]] = {}
     similar = _UnionFind(len(segs))

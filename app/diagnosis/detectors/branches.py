@@ -1,0 +1,78 @@
+"""The wrong base branch: the agent's PRs opened against (or updated from) the default branch where
+the repository works on another one (`develop`), so maintainers retarget them by hand.
+
+Read from what GitHub records, not from words: a maintainer's `base_ref_changed` event on an agent's
+PR that now targets a branch other than the default, and the agent's merge commits that pull the
+default branch into such a PR. Comments on those PRs that name the branch are cited beside them, in
+whatever language they are written.
+"""
+
+from __future__ import annotations
+
+import re
+
+from app.diagnosis.evidence import Evidence
+from app.diagnosis.findings import Finding
+
+_MERGE_FROM = re.compile(r"^Merge (?:remote-tracking )?branch '(?:origin/)?(?P<branch>[^']+)'")
+
+
+def detect_base_branch(ev: Evidence) -> list[Finding]:
+    default = ev.default_branch
+    retargets: dict[str, list[str]] = {}  # PR URL -> the maintainers' base_ref_changed events
+    merges: dict[str, list[str]] = {}  # PR URL -> the agent's merges of the default branch
+    bases: dict[str, str] = {}
+    for pull in ev.pulls:
+        if not pull.by_agent or not pull.base or pull.base == default:
+            continue  # GitHub itself moves a stacked PR to the default branch; that is no complaint
+        events = [
+            i.key
+            for i in ev.of_kind("timeline_event")
+            if i.thread == pull.url and i.event == "base_ref_changed" and i.trust == "trusted"
+        ]
+        pulled = [
+            c.url
+            for c in ev.commits
+            if c.pr == pull.number
+            and c.is_agent
+            and (m := _MERGE_FROM.match(c.message))
+            and m["branch"] == default
+        ]
+        if events or pulled:
+            retargets[pull.url], merges[pull.url], bases[pull.url] = events, pulled, pull.base
+    if len(bases) < 2:
+        return []  # once is a slip; the same correction on two PRs is a missing rule
+    targets = set(bases.values())
+    base = targets.pop() if len(targets) == 1 else ""  # several branches: name none of them
+    named = re.compile(rf"(?<![\w/.-]){re.escape(base)}(?![\w/-])") if base else None
+    evidence: list[str] = []
+    for url in bases:
+        said = [
+            i.key
+            for i in ev.of_kind("issue_comment", "review", "review_comment")
+            if i.thread == url
+            and i.trust == "trusted"
+            and not i.injection
+            and named is not None
+            and named.search(i.text)
+        ]
+        evidence.extend([*said[:1], *retargets[url][:1], *merges[url][:1]])
+    for url in bases:
+        evidence.extend([*retargets[url][1:], *merges[url][1:]])
+    return [
+        Finding(
+            kind="base_branch",
+            keys=frozenset({f"branch:{base or '*'}"}),
+            tags=frozenset({"base_branch"}),
+            evidence=tuple(dict.fromkeys(evidence)),
+            standalone=True,
+            strength=min(1.0, 0.5 + 0.15 * len(bases)),
+            count=len(bases),
+            rounds=len(bases),
+            details=(
+                ("base", base),
+                ("retargeted", str(sum(1 for u in bases if retargets[u]))),
+                ("merged_default", str(sum(1 for u in bases if merges[u]))),
+            ),
+        )
+    ]
