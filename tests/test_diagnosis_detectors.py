@@ -559,8 +559,10 @@ def test_base_changes_that_say_nothing(bases: list[str], moved_by: dict[str, Any
     assert detect_base_branch(ev) == []
 
 
-def test_prs_moved_to_different_branches_name_none() -> None:
-    ev, _, said = _retargeted_prs(["develop", "release/2.1"])
+@pytest.mark.parametrize("bases", [["develop", "release/2.1"], ["dev`<b>`", "dev`<b>`"]])
+def test_prs_moved_to_different_or_odd_branches_name_none(bases: list[str]) -> None:
+    """Several target branches, or a name that is not plain text, give the generic rule."""
+    ev, _, said = _retargeted_prs(bases)
     (finding,) = detect_base_branch(ev)
     assert dict(finding.details)["base"] == ""
     assert not set(said) & set(finding.evidence)  # no branch to look for in the comments

@@ -15,6 +15,8 @@ from app.diagnosis.evidence import Evidence
 from app.diagnosis.findings import Finding
 
 _MERGE_FROM = re.compile(r"^Merge (?:remote-tracking )?branch '(?:origin/)?(?P<branch>[^']+)'")
+# A branch name plain enough to write into a rule (git also allows backticks, `*`, `<`…).
+_PLAIN_BRANCH = re.compile(r"[\w][\w./-]{0,99}")
 
 
 def detect_base_branch(ev: Evidence) -> list[Finding]:
@@ -44,6 +46,8 @@ def detect_base_branch(ev: Evidence) -> list[Finding]:
         return []  # once is a slip; the same correction on two PRs is a missing rule
     targets = set(bases.values())
     base = targets.pop() if len(targets) == 1 else ""  # several branches: name none of them
+    if not _PLAIN_BRANCH.fullmatch(base):
+        base = ""
     named = re.compile(rf"(?<![\w/.-]){re.escape(base)}(?![\w/-])") if base else None
     evidence: list[str] = []
     for url in bases:
