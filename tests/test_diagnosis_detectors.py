@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app.diagnosis.detectors.branches import detect_base_branch
+from app.diagnosis.detectors.branches import detect_base_branch, detect_force_push
 from app.diagnosis.detectors.ci import detect_ci
 from app.diagnosis.detectors.feedback import detect_feedback
 from app.diagnosis.detectors.loops import detect_loops
@@ -193,6 +193,21 @@ def test_a_check_red_on_three_pushes_is_recurring() -> None:
     logs, commits = finding.evidence[:3], finding.evidence[3:]
     assert all("#step:" in e for e in logs)
     assert len(commits) == 3 and all("/commit/" in e for e in commits)
+
+
+def test_a_failing_action_step_is_no_command_to_run() -> None:
+    """`Run owner/action@v6` in a log is a `uses:` step: the check is named, no command is made up."""
+    t = Thread()
+    step = (
+        "amannn/action-semantic-pull-request@v6",
+        ["No release type found in pull request title"],
+    )
+    for n in range(3):
+        t.push(n, 10 + 60 * n)
+        t.ci(n, 12 + 60 * n, [("semantic-title", [(step[0], [*step[1], "##[error]bad title"])])])
+    (finding,) = [f for f in detect_ci(collect_evidence(t.snapshot())) if f.kind == "ci"]
+    assert "check:semantic-title" in finding.keys
+    assert finding.commands == () and not any(k.startswith("cmd:") for k in finding.keys)
 
 
 @pytest.mark.parametrize(
@@ -566,3 +581,37 @@ def test_prs_moved_to_different_or_odd_branches_name_none(bases: list[str]) -> N
     (finding,) = detect_base_branch(ev)
     assert dict(finding.details)["base"] == ""
     assert not set(said) & set(finding.evidence)  # no branch to look for in the comments
+
+
+def _force_pushes(at: list[float], complaint: str | None) -> tuple[Any, str]:
+    """The agent's PR reviewed at minute 10, force-pushed at `at`, then perhaps a complaint."""
+    t = Thread()
+    t.push(0, 5)
+    t.review(LEAD, "Please split the migration from the backfill.", 0, 10)
+    for m in at:
+        t.timeline.append(
+            {"id": 900 + int(m), "event": "head_ref_force_pushed", "actor": AGENT}
+            | {"created_at": B.ts(BASE, m)}
+        )
+    said = t.comment(DEV, complaint, 60, assoc="COLLABORATOR") if complaint else ""
+    return collect_evidence(t.snapshot()), said
+
+
+def test_force_pushes_over_a_review_with_a_complaint_are_a_finding() -> None:
+    """Rewritten history after a review, twice, and a reviewer objecting (in German here)."""
+    ev, said = _force_pushes([20, 40], "Schon wieder force-gepusht: bitte Commits obendrauf.")
+    (finding,) = detect_force_push(ev)
+    assert finding.standalone and finding.count == 2
+    assert finding.evidence == (said, f"{ev.target_url}#event-920", f"{ev.target_url}#event-940")
+
+
+@pytest.mark.parametrize(
+    ("at", "complaint"),
+    [
+        ([20, 40], None),  # a rebase workflow nobody objects to
+        ([20], "Please don't force-push after a review."),  # once
+        ([2, 4], "Please don't force-push after a review."),  # before anyone reviewed
+    ],
+)
+def test_force_pushes_that_say_nothing(at: list[float], complaint: str | None) -> None:
+    assert detect_force_push(_force_pushes(at, complaint)[0]) == []

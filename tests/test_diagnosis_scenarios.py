@@ -14,6 +14,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SHARED = sorted((FIXTURES / "scenarios").glob("*.json"))
 EXTRA = sorted((FIXTURES / "scenarios_extra").glob("*.json"))
 BLIND = sorted((FIXTURES / "scenarios_blind").glob("*.json"))
+BLIND2 = sorted((FIXTURES / "scenarios_blind2").glob("*.json"))
 
 
 def _score(path: Path) -> FileScore:
@@ -77,17 +78,33 @@ def test_blind_scenarios_stay_safe_and_do_not_slip() -> None:
     assert sum(s.matched for s in scores) == 7, [(s.name, s.missed) for s in scores]
 
 
+def test_second_blind_batch_stays_safe() -> None:
+    """A second batch written blind (4 of 8 found on arrival, 2 of them noise; 5 of 8 after the
+    fixes it prompted: PR titles, force-pushes over a review). Still missed: a Spanish thread whose
+    three problems (tests on the network, a loop in an Aider transcript, a new PR per review) need
+    vocabulary or formats the heuristic lacks; the two extra items are the missing tool's symptoms
+    (a stale generated tree breaking the build), reported as checks of their own."""
+    scores = [_score(p) for p in BLIND2]
+    assert len(scores) == 4
+    for s in scores:
+        assert (s.ungrounded, s.injection, s.secrets, s.traps) == (0, 0, 0, 0), s.as_json()
+    assert sum(s.matched for s in scores) >= 5, [(s.name, s.missed) for s in scores]
+    assert sum(s.unexpected for s in scores) <= 2
+
+
 @pytest.mark.parametrize(
     ("name", "title"),
     [
         ("y1-", "Change no dependency versions the task did not ask for"),
         ("y3-", "Branch from and open PRs against `develop`, not `main`"),
         ("y4-", "Add a regression test with every bug fix"),
+        ("z1-", "Push review fixes as new commits; never force-push a reviewed PR"),
+        ("z2-", "Write commit messages and PR titles in the required format"),
     ],
 )
 def test_paraphrased_topics_get_their_own_rule(name: str, title: str) -> None:
     """A problem told apart by its topic gets that topic's rule, not a quoted review comment."""
-    (path,) = [p for p in BLIND if p.name.startswith(name)]
+    (path,) = [p for p in BLIND + BLIND2 if p.name.startswith(name)]
     assert title in [item.title for item in diagnose(load_snapshot(path)).action_items]
 
 

@@ -42,6 +42,9 @@ INJECTION = re.compile(
     r"|you are now |new instructions:|system prompt"
     r"|игнорируй (?:все )?(?:предыдущие|прошлые)|удали (?:раздел|секцию) (?:про |о )?безопасност"
 )
+# A `uses:` step ("Run actions/setup-node@v4", "Run ./.github/actions/x"): an action, not a command
+# anyone could run before pushing.
+_ACTION_REF = re.compile(r"^(?:[\w.-]+/[\w./-]+@\S+|docker://\S+|\./\.github/actions/\S+)$")
 _STEP_START = re.compile(r"^\S+Z ##\[group\]Run ")
 _POST_START = re.compile(r"^\S+Z Post job cleanup\.$")
 _DONE_START = re.compile(r"^\S+Z Cleaning up orphan processes$")
@@ -837,9 +840,10 @@ class _Builder:
         signals: list[str] = []
         step_cmds: dict[int, str] = {}
         headers = [
-            (i, strip_timestamp(ln).removeprefix("##[group]Run ").strip())
+            (i, "" if _ACTION_REF.match(cmd) else cmd)
             for i in (range(len(lines)) if segments is None else (s for s, _ in segments))
             if _STEP_START.match(ln := lines[i])
+            and (cmd := strip_timestamp(ln).removeprefix("##[group]Run ").strip()) is not None
         ]
         header_at = [i for i, _ in headers]
         for i in signal_lines(lines):

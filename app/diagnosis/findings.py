@@ -13,6 +13,7 @@ FindingKind = Literal[
     "loop",  # the agent repeats the same failing command
     "stage_labels",  # two stage labels on the issue at once
     "base_branch",  # the agent's PRs retargeted by maintainers, or updated from the default branch
+    "force_push",  # the agent rewriting a PR's history after it was reviewed
     "flaky",  # a failure that is not the agent's: also on the default branch, known flaky
     "infra",  # runner/network outages in CI
 ]

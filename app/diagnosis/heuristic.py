@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from app.diagnosis.detectors.branches import detect_base_branch
+from app.diagnosis.detectors.branches import detect_base_branch, detect_force_push
 from app.diagnosis.detectors.ci import detect_ci
 from app.diagnosis.detectors.feedback import detect_feedback
 from app.diagnosis.detectors.loops import detect_loops
@@ -108,6 +108,7 @@ def find_problems(ev: Evidence, config: RepoConfig) -> tuple[list[Problem], list
         *detect_loops(ev),
         *detect_stage_labels(ev, config.trigger_label, config.approve_label),
         *detect_base_branch(ev),
+        *detect_force_push(ev),
     ]
     notes = [f for f in findings if f.kind in _NOTE_KINDS]
     work = [f for f in findings if f.kind not in _NOTE_KINDS]
@@ -151,6 +152,8 @@ def topic_of(problem: Problem) -> str:
         return "stage_labels"
     if "base_branch" in kinds:
         return "base_branch"
+    if "force_push" in kinds:
+        return "force_push"
     if "loop" in kinds:
         return "loop"
     if "wrong_command" in kinds:
@@ -271,6 +274,7 @@ def facts_for(
     gaps = problem.of("tool_gap")
     stages = problem.of("stage_labels")
     branches = _branch_details(problem)
+    forced = problem.of("force_push")
     commands: list[str] = []
     for f in (*wrong, *feedback, *ci, *loops):
         commands.extend(c for c in f.commands if c)
@@ -309,6 +313,7 @@ def facts_for(
         base_branch=branches.get("base", ""),
         retargeted=int(branches.get("retargeted", 0)),
         merged_default=int(branches.get("merged_default", 0)),
+        force_pushes=sum(f.count for f in forced),
         stage_prefix=stage_prefix(config.trigger_label),
         flaky_note=flaky,
     )
@@ -363,6 +368,7 @@ _KIND_ORDER = {
     "loop": 1,
     "stage_labels": 1,
     "base_branch": 1,
+    "force_push": 1,
     "tool_gap": 1,
     "ci": 2,
 }

@@ -136,7 +136,9 @@ TAGS: dict[str, re.Pattern[str]] = {
         r"dependenc|\binstall|registry|lockfile|lock file|package\.json|go\.sum|зависимост|установ"
     ),
     "commit_format": re.compile(
-        r"commit message|conventional commit|commit title|commitlint|gitlint|сообщени[ея] коммит"
+        r"commit message|conventional commit|commit title|commitlint|gitlint|сообщени[ея] коммит|"
+        r"(?:pr|pull request) title|title of the (?:pr|pull request)|semantic[- ](?:title|pull|pr)|"
+        r"заголов\w* pr|título del pr|titulo do pr|título do pr|pr-titel|titel des (?:pr|pull)"
     ),
     "stage_labels": re.compile(r"\bstage|\blabels?\b|run:[\w-]+|этап|стади|метк"),
     "security": re.compile(r"secret|credential|token|password|\.env\b|секрет|токен|парол"),

@@ -38,6 +38,7 @@ class Facts:
     base_branch: str = ""  # the branch maintainers moved the agent's PRs to ("" when several)
     retargeted: int = 0  # the agent's PRs whose base a maintainer changed
     merged_default: int = 0  # the agent's PRs it updated by merging the default branch
+    force_pushes: int = 0  # the agent's force-pushes to PRs already reviewed
     stage_prefix: str = "run:"
     flaky_note: str = ""
 
@@ -120,6 +121,13 @@ def _en(f: Facts, dockerfile: bool) -> tuple[str, str]:
                 "Before opening a PR, find the base branch the repository's contributing guide names "
                 f"(it is not always {default}); branch from it, target it, and update the branch only from it.",
             )
+        case "force_push":
+            return (
+                "Push review fixes as new commits; never force-push a reviewed PR",
+                "Once a PR has been reviewed, push every change as a new commit on top: do not amend, "
+                "rebase or force-push its branch, so reviewers can see what changed since their review "
+                "(history is tidied when the PR is merged).",
+            )
         case "wrong_command":
             return (
                 f"Run the tests with {cmd}",
@@ -179,9 +187,10 @@ def _en(f: Facts, dockerfile: bool) -> tuple[str, str]:
             check = f" Check with {cmd} before pushing." if f.command else ""
             where = f" ({f.convention})" if f.convention else ""
             return (
-                "Write commit messages in the required format",
-                "Write every commit message in the format the repository requires (for example Conventional "
-                f'Commits: `type(scope): summary`){where}; never push messages like "Update" or "fix stuff".{check}',
+                "Write commit messages and PR titles in the required format",
+                "Write every commit message and PR title in the format the repository requires (for example "
+                f'Conventional Commits: `type(scope): summary`){where}; never push messages like "Update" or '
+                f'"fix stuff".{check}',
             )
         case "check":
             what = cmd or _code(f.check)
@@ -246,6 +255,13 @@ def _ru(f: Facts, dockerfile: bool) -> tuple[str, str]:
                 f"участников (это не всегда {default}); ответвляйтесь от неё, открывайте PR в неё и "
                 "обновляйте ветку только из неё.",
             )
+        case "force_push":
+            return (
+                "Правки после ревью — новыми коммитами, без force-push",
+                "Когда у PR уже есть ревью, пушьте каждое изменение новым коммитом поверх: не делайте "
+                "amend, rebase и force-push его ветки, чтобы ревьюеры видели, что изменилось с их ревью "
+                "(историю приводят в порядок при слиянии).",
+            )
         case "wrong_command":
             return (
                 f"Запускать тесты через {cmd}",
@@ -306,8 +322,8 @@ def _ru(f: Facts, dockerfile: bool) -> tuple[str, str]:
         case "commit_format":
             check = f" Проверяйте через {cmd} перед пушем." if f.command else ""
             return (
-                "Писать сообщения коммитов в принятом формате",
-                "Пишите каждое сообщение коммита в формате, который требует репозиторий (например, Conventional "
+                "Писать сообщения коммитов и заголовки PR в принятом формате",
+                "Пишите каждое сообщение коммита и заголовок PR в формате, который требует репозиторий (например, Conventional "
                 f"Commits: `тип(область): суть`); не пушьте сообщения вроде «Update» или «fix stuff».{check}",
             )
         case "check":
@@ -392,6 +408,12 @@ def _problem(f: Facts, ru: bool) -> str:
                 else f"the agent merged {default} into {f.merged_default} PR(s), pulling unrelated "
                 "changes into the diff"
             )
+    if f.force_pushes:
+        parts.append(
+            f"агент {f.force_pushes} раз(а) делал force-push в PR после ревью, и ревьюеры на это жаловались"
+            if ru
+            else f"the agent force-pushed over a review {f.force_pushes} times and reviewers objected"
+        )
     if f.feedback_rounds:
         parts.append(
             f"ревьюеры поднимали это в {f.feedback_rounds} раундах ({f.feedback_comments} комментариев)"
