@@ -98,7 +98,7 @@ def detect_force_push(ev: Evidence) -> list[Finding]:
             for i in ev.of_kind("review", "review_comment", "issue_comment")
             if i.thread == pull.url and i.trust == "trusted" and not i.injection and i.created_at
         ]
-        first_review = min((i.created_at or "" for i in said), default=None)
+        first_review = min((i.created_at for i in said if i.created_at), default=None)
         if first_review is None:
             continue
         forced = sorted(
