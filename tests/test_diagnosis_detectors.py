@@ -539,7 +539,7 @@ def _retargeted_prs(
         {"kind": "pull_request", "number": 20},
         "lee-maint",
         pull_requests=prs,
-        permissions={"lee-maint": "admin"},
+        permissions={"lee-maint": "admin", "drive-by": "read"},
     )
     return collect_evidence(parse_snapshot(data)), events, said
 
@@ -552,6 +552,13 @@ def test_agent_prs_moved_to_another_base_twice_is_a_finding() -> None:
     assert finding.standalone and finding.count == 2
     assert dict(finding.details) == {"base": "develop", "retargeted": "2", "merged_default": "0"}
     assert finding.evidence == (said[0], events[0], said[1], events[1])
+
+
+def test_a_base_change_by_someone_without_a_known_permission_counts() -> None:
+    """Only writers (and the PR's author, the agent) can change a PR's base, so the event itself
+    shows write access when the snapshot holds no permission for that person."""
+    (finding,) = detect_base_branch(_retargeted_prs(["develop"] * 2, moved_by=DEV)[0])
+    assert dict(finding.details)["retargeted"] == "2"
 
 
 def test_merging_the_default_branch_into_a_develop_pr_counts() -> None:
@@ -567,6 +574,7 @@ def test_merging_the_default_branch_into_a_develop_pr_counts() -> None:
         (["develop"], LEAD),  # once is a slip, not a missing rule
         (["main", "main"], LEAD),  # onto the default branch: what GitHub does to stacked PRs
         (["develop", "develop"], AGENT),  # the agent moving its own PR is no correction
+        (["develop", "develop"], OUTSIDER),  # known to hold no write access: not a maintainer
     ],
 )
 def test_base_changes_that_say_nothing(bases: list[str], moved_by: dict[str, Any]) -> None:

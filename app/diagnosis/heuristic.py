@@ -146,18 +146,10 @@ def find_problems(ev: Evidence, config: RepoConfig) -> tuple[list[Problem], list
 
 def topic_of(problem: Problem) -> str:
     kinds, tags = problem.kinds, _topic_tags(problem)
-    if "tool_gap" in kinds:
-        return "tool_gap"
-    if "stage_labels" in kinds:
-        return "stage_labels"
-    if "base_branch" in kinds:
-        return "base_branch"
-    if "force_push" in kinds:
-        return "force_push"
-    if "loop" in kinds:
-        return "loop"
-    if "wrong_command" in kinds:
-        return "wrong_command"
+    # What a detector saw directly names the problem, before the topic words of the comments.
+    for kind in ("tool_gap", "stage_labels", "base_branch", "force_push", "loop", "wrong_command"):
+        if kind in kinds:
+            return kind
     for tag in (
         "generated",
         "upgrades",

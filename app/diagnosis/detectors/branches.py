@@ -51,16 +51,16 @@ def detect_base_branch(ev: Evidence) -> list[Finding]:
     base = targets.pop() if len(targets) == 1 else ""  # several branches: name none of them
     if not _PLAIN_BRANCH.fullmatch(base):
         base = ""
-    named = re.compile(rf"(?<![\w/.-]){re.escape(base)}(?![\w/-])") if base else None
+    named = re.compile(rf"(?<![\w/.-]){re.escape(base)}(?![\w/-])")
     evidence: list[str] = []
     for url in bases:
         said = [
             i.key
             for i in ev.of_kind("issue_comment", "review", "review_comment")
-            if i.thread == url
+            if base  # several branches: no name to look for
+            and i.thread == url
             and i.trust == "trusted"
             and not i.injection
-            and named is not None
             and named.search(i.text)
         ]
         evidence.extend([*said[:1], *retargets[url][:1], *merges[url][:1]])
@@ -98,9 +98,9 @@ def detect_force_push(ev: Evidence) -> list[Finding]:
             for i in ev.of_kind("review", "review_comment", "issue_comment")
             if i.thread == pull.url and i.trust == "trusted" and not i.injection and i.created_at
         ]
-        first_review = min((i.created_at for i in said if i.created_at), default=None)
-        if first_review is None:
+        if not said:
             continue
+        first_review = min(i.created_at or "" for i in said)
         forced = sorted(
             (i.created_at, i.key)
             for i in ev.of_kind("timeline_event")
