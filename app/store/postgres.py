@@ -6,6 +6,7 @@ transactions on separate connections let PostgreSQL's own WAL flushing group the
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, TypeVar
 
@@ -41,6 +42,7 @@ async def payload_compression(conn: asyncpg.Connection) -> str:
     return {"l": "lz4", "p": "pglz"}.get(code, "default")
 
 
+@functools.lru_cache(maxsize=256)  # a few dozen shapes in all; the intake's insert runs per batch
 def to_postgres(sql: str) -> str:
     """`?` placeholders to `$1…$n`, and the claim marker to row locks that skip what others hold."""
     counter = iter(range(1, 10_000))
