@@ -39,6 +39,7 @@ class _Formatter(logging.Formatter):
                 + f".{int(record.msecs):03d}Z",
                 "level": record.levelname.lower(),
                 "logger": record.name,
+                "pid": record.process,  # `serve --processes N` writes N processes to one stream
                 "message": message,
                 **fields,
             }

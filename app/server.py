@@ -20,6 +20,7 @@ from app.recovery import run_recovery
 from app.registration import add_registration_routes, setup_address, show_running_page
 from app.retention import run_retention
 from app.settings import Settings, SettingsError, load_settings
+from app.supervisor import is_child, processes_problem, supervise
 from app.webhook import MAX_BODY, receive_webhook
 from app.worker import Handler, Worker
 
@@ -83,8 +84,10 @@ async def run_service(
     with_http: bool,
     ready: asyncio.Future[Deps] | None = None,
     stop: asyncio.Event | None = None,
+    reuse_port: bool = False,
 ) -> None:
-    """Run until SIGINT/SIGTERM (or `stop`): HTTP intake and/or the worker, sharing one set of deps."""
+    """Run until SIGINT/SIGTERM (or `stop`): HTTP intake and/or the worker, sharing one set of deps.
+    `reuse_port`: the port is shared with this service's other processes (SO_REUSEPORT)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -95,7 +98,7 @@ async def run_service(
         if with_http:
             runner = web.AppRunner(make_app(deps), access_log=None)
             await runner.setup()
-            site = web.TCPSite(runner, settings.host, settings.port)
+            site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
             await site.start()
             log.info(
                 "listening",
@@ -151,18 +154,36 @@ def serve_cli(argv: list[str]) -> int:
     parser.add_argument(
         "--no-worker", action="store_true", help="intake only; run `python -m app worker` elsewhere"
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        metavar="N",
+        help="serve from N processes on the port, each a whole replica (default: WEB_CONCURRENCY or 1;"
+        " needs PostgreSQL)",
+    )
     args = parser.parse_args(argv)
+    if args.processes is not None and args.processes < 1:
+        parser.error("--processes: at least 1")
     settings = _settings_or_exit()
     if settings.registered and settings.webhook_secret is None:
         print(
             "self-improve: WEBHOOK_SECRET: required to verify webhook deliveries", file=sys.stderr
         )
         return 2
+    processes = args.processes or settings.web_concurrency
+    if processes > 1 and not is_child():
+        problem = processes_problem(settings, processes)
+        if problem is not None:
+            print(f"self-improve: {problem}", file=sys.stderr)
+            return 2
+        return supervise(argv, processes)
     if not settings.registered:
         log.warning(
             "no APP_ID: open %s to register the App", setup_address(settings.host, settings.port)
         )
-    asyncio.run(run_service(settings, with_worker=not args.no_worker, with_http=True))
+    asyncio.run(
+        run_service(settings, with_worker=not args.no_worker, with_http=True, reuse_port=is_child())
+    )
     return 0
 
 

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"  # noqa: S104 - a service in a container listens on every interface
     port: int = Field(default=3000, ge=0, le=65535)
     public_url: str | None = None  # where GitHub reaches us; used by the registration page
+    web_concurrency: int = Field(
+        default=1, ge=1, le=64
+    )  # `serve` processes on the port (PostgreSQL)
 
     # Storage and work.
     database_url: str = "sqlite:///./self-improve.db"

@@ -1,15 +1,19 @@
-"""Two `serve` replicas on one PostgreSQL schema: 50 triggers on 50 issues, each processed exactly once."""
+"""Two `serve` replicas on one PostgreSQL schema, as two services or as one of two processes (`serve
+--processes 2`): 50 triggers on 50 issues, each processed exactly once."""
 
 from __future__ import annotations
 
 import asyncio
 import copy
 import json
+import os
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 
@@ -201,3 +205,108 @@ async def test_the_surviving_replica_finishes_what_a_killed_one_held(
         for app in apps:
             await app.stop()
         await store.close()
+
+
+def logged(app: AppProcess, message: str) -> list[dict[str, Any]]:
+    """The JSON log lines of `app` (all its processes) with this message."""
+    lines = "\n".join(p.read_text() for p in app.logs).splitlines()
+    docs = [json.loads(line) for line in lines if line.startswith("{")]
+    return [d for d in docs if d.get("message") == message]
+
+
+def serve_processes(fake: FakeGitHub, key_pem: bytes, database_url: str, tmp: Path) -> AppProcess:
+    """`serve --processes 2`; TMPDIR in `tmp`, so the shared metrics directory can be looked for."""
+    env = app_env(fake, key_pem, database_url, free_port())
+    env.update(LOG_LEVEL="INFO", LOG_FORMAT="json", TMPDIR=str(tmp))
+    return AppProcess(env, tmp, command=("serve", "--processes", "2"), name="two-processes")
+
+
+def metrics_dirs(tmp: Path) -> list[Path]:
+    return list(tmp.glob("self-improve-metrics-*"))
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def both_listening(app: AppProcess) -> list[int]:
+    pids = await wait_until(
+        lambda: len({d["pid"] for d in logged(app, "listening")}) == 2,
+        within=30,
+        what="both processes listening",
+        app=app,
+    )
+    assert pids
+    return [d["pid"] for d in logged(app, "serve process started")]
+
+
+async def test_two_processes_on_one_port_process_fifty_triggers_once_each(
+    fake_github_factory: Any, app_key_pem: bytes, tmp_path: Path, schema: str
+) -> None:
+    """One service of two processes sharing the port: the deliveries spread over both, every target
+    gets one run, one check run and one comment, /metrics counts all deliveries whichever process
+    answers, and SIGTERM stops both and removes the shared metrics directory."""
+    fake = fake_github_factory(snapshot=many_issues(TARGETS))
+    database_url = schema_url(schema)
+    store = await open_schema_store(database_url)
+    app = serve_processes(fake, app_key_pem, database_url, tmp_path)
+    try:
+        await app.start()
+        children = await both_listening(app)
+        url = f"http://127.0.0.1:{app.port}{WEBHOOK_PATH}"
+        await asyncio.to_thread(fake.configure, webhook_url=url, webhook_secret=WEBHOOK_SECRET)
+        events = [labeled(fake, number) for number in TARGETS]
+        # concurrent sends open several connections; the kernel spreads them over the processes
+        deliveries = await asyncio.gather(*(send(fake, event) for event in events))
+        assert [d["status_code"] for d in deliveries] == [202] * len(TARGETS)
+        runs: list[Run] = await wait_until(
+            lambda: finished_runs(store, len(TARGETS)), within=90, what="50 finished runs", app=app
+        )
+        assert_each_target_once(fake, runs)
+        accepted_by = {d["pid"] for d in logged(app, "delivery accepted")}
+        assert accepted_by == set(children), (accepted_by, children)
+        for _ in range(4):  # whichever process answers /metrics reports every process's counts
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(f"http://127.0.0.1:{app.port}/metrics") as reply,
+            ):
+                text = await reply.text()
+            line = 'self_improve_webhook_deliveries_total{event="issues",outcome="accepted"}'
+            assert f"{line} {float(len(TARGETS))}" in text, text
+        assert metrics_dirs(tmp_path)
+        proc = app.proc
+        assert proc is not None
+        await app.stop()
+        assert proc.returncode == 0, app.log_tail()
+        assert not metrics_dirs(tmp_path)
+        assert not any(alive(pid) for pid in children)
+    finally:
+        await app.stop()
+        await store.close()
+
+
+async def test_a_process_that_dies_stops_the_service_with_a_failure(
+    fake_github_factory: Any, app_key_pem: bytes, tmp_path: Path, schema: str
+) -> None:
+    """SIGKILL one of the two processes: the parent stops the other and exits non-zero, so whatever
+    runs the service restarts it whole, and says which process died."""
+    fake = fake_github_factory()
+    app = serve_processes(fake, app_key_pem, schema_url(schema), tmp_path)
+    try:
+        await app.start()
+        victim, survivor = await both_listening(app)
+        os.kill(victim, signal.SIGKILL)
+        proc = app.proc
+        assert proc is not None
+        code = await asyncio.to_thread(proc.wait, 30)
+        assert code == 1, app.log_tail()
+        [died] = logged(app, "a serve process exited on its own: stopping the others")
+        assert died["pid"] == victim and died["exit_code"] == -signal.SIGKILL
+        assert not alive(survivor)
+        assert not metrics_dirs(tmp_path)
+    finally:
+        await app.stop()
