@@ -1,11 +1,12 @@
-"""Webhook intake under load, side by side in one run: our `serve` on SQLite and on PostgreSQL, the floor
-(bare aiohttp + one SQLite insert per request, synchronous=FULL) and Probot 14 with a no-op handler.
+"""Webhook intake under load, side by side in one run: our `serve` on SQLite and on PostgreSQL (one
+process, and `--processes` of them sharing the port), the floor (bare aiohttp + one SQLite insert per
+request, synchronous=FULL) and Probot 14 with a no-op handler.
 
 50 concurrent senders post signed, realistic `issues.labeled` deliveries (octokit's example, a fresh GUID
 and issue number each). All servers run side by side; each round sends the same load to every one of
 them in turn (rotating who goes first), and every ratio is taken within a round, so a machine whose
 speed drifts moves both sides of a ratio together. Prints the medians of throughput, ACK latency
-p50/p99 and the server's CPU time per delivery (all its threads), the ratios the targets name, the disk
+p50/p99 and the server's CPU time per delivery (all its threads and processes), the ratios the targets name, the disk
 and memory a stored delivery costs, and, after the servers stop, how fast the worker's router turns the
 stored deliveries into jobs and what a queued job costs on disk.
 
@@ -15,7 +16,8 @@ through aiohttp's client instead, which costs 160 to 180 µs per request, close 
 test spends.
 
     .venv/bin/python benchmarks/load.py [--requests 6000] [--rounds 3] [--concurrency 50]
-                                        [--client raw|aiohttp] [--skip-probot] [--skip-postgres]
+                                        [--client raw|aiohttp] [--processes 2]
+                                        [--skip-probot] [--skip-postgres]
 
 Probot is installed from the npm registry into benchmarks/.probot on first use (needs node and npm).
 """
@@ -192,25 +194,46 @@ async def blast_raw(url: str, work: Work, concurrency: int) -> tuple[float, list
 BLASTERS = {"raw": blast_raw, "aiohttp": blast_aiohttp}
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def listeners(port: int) -> int:
+    """Sockets listening on 127.0.0.1:`port` (one per process when they share it with SO_REUSEPORT)."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    local = f"0100007F:{port:04X}"
+    return sum(1 for line in lines if line.split()[1] == local and line.split()[3] == "0A")
+
+
+def wait_port(
+    port: int, proc: subprocess.Popen[bytes], timeout: float = 60, processes: int = 1
+) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(
                 f"server exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}"
             )
-        with (
-            contextlib.suppress(OSError),
-            socket.create_connection(("127.0.0.1", port), timeout=0.2),
-        ):
+        if listeners(port) >= processes:
             return
         time.sleep(0.1)
     raise RuntimeError("server did not start")
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+def family(pid: int) -> list[int]:
+    """`pid` and its descendants (a supervised server's processes)."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                pids += family(int(child))
+    return pids
+
+
+def cpu_seconds(pid: int, *, with_children: bool = False) -> float:
+    """User + system CPU time of `pid` (all its threads), and of its live descendants if asked."""
+    total = 0
+    for member in family(pid) if with_children else [pid]:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kb(pid: int) -> int:
@@ -230,13 +253,18 @@ class Server:
 
 @contextlib.contextmanager
 def started(
-    name: str, cmd: list[str], env: dict[str, str], port: int, path: str = "/api/github/webhooks"
+    name: str,
+    cmd: list[str],
+    env: dict[str, str],
+    port: int,
+    path: str = "/api/github/webhooks",
+    processes: int = 1,
 ) -> Iterator[Server]:
     proc = subprocess.Popen(
         cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT
     )
     try:
-        wait_port(port, proc)
+        wait_port(port, proc, processes=processes)
         yield Server(name, f"http://127.0.0.1:{port}{path}", proc, [])
     finally:
         proc.terminate()
@@ -325,6 +353,12 @@ def main() -> int:
         default="raw",
         help="the senders: pre-serialised requests on raw sockets (default) or aiohttp's client",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=2,
+        help="also run `serve` on PostgreSQL with this many processes (WEB_CONCURRENCY; 1: skip)",
+    )
     parser.add_argument("--skip-probot", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
@@ -384,6 +418,28 @@ def main() -> int:
                     )
                 )
             )
+            if args.processes > 1:  # a registered App: GitHub (unreachable here) is never needed
+                port = free_port()
+                servers.append(
+                    stack.enter_context(
+                        started(
+                            f"{OURS_POSTGRES}, {args.processes} processes",
+                            [py, "-m", "app", "serve", "--no-worker"],
+                            {
+                                **serve_env,
+                                "PORT": str(port),
+                                "DATABASE_URL": f"{PG_URL}?options=-csearch_path%3D{schema}",
+                                "WEB_CONCURRENCY": str(args.processes),
+                                "APP_ID": "1",
+                                "PRIVATE_KEY": throwaway_key(),
+                                "GITHUB_API_URL": "http://127.0.0.1:9",
+                                "GITHUB_RETRY_BASE_SECONDS": "0",
+                            },
+                            port,
+                            processes=args.processes,
+                        )
+                    )
+                )
         if not args.skip_probot:
             cmd = probot_command(Path(tmp))
             if cmd is None:
@@ -410,9 +466,10 @@ def main() -> int:
             order = servers[round_no % len(servers) :] + servers[: round_no % len(servers)]
             for server in order:
                 work = bodies(args.requests)
-                cpu_before, sender_before = cpu_seconds(server.proc.pid), cpu_seconds(os.getpid())
+                cpu_before = cpu_seconds(server.proc.pid, with_children=True)
+                sender_before = cpu_seconds(os.getpid())
                 seconds, latencies, errors = asyncio.run(blast(server.url, work, args.concurrency))
-                cpu = cpu_seconds(server.proc.pid) - cpu_before
+                cpu = cpu_seconds(server.proc.pid, with_children=True) - cpu_before
                 sender_cpu.append(cpu_seconds(os.getpid()) - sender_before)
                 server.rounds.append(
                     Result(server.name, args.requests, seconds, latencies, errors, cpu)

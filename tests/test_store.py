@@ -8,6 +8,7 @@ import json
 import asyncpg
 import pytest
 
+from app.store import queries as q
 from app.store.base import (
     Accepted,
     DeliveryIn,
@@ -111,6 +112,29 @@ async def test_concurrent_deliveries_are_committed_together_and_each_answered(st
         Accepted.DUPLICATE,
     ]
     assert await store.pending_deliveries() == 4  # a, b, c and the retried one
+
+
+def statements_for(batch_size: int, *, arrays: bool) -> list[str]:
+    """The statements `accept_deliveries` asks a driver to run for a batch of new deliveries."""
+    op = q.accept_deliveries([(delivery(f"g-{i}"), 1.0) for i in range(batch_size)], arrays=arrays)
+    sent, stmt, outcomes = [], next(op), None
+    try:
+        while True:
+            sent.append(stmt.sql)
+            stmt = op.send([{"guid": f"g-{i}"} for i in range(batch_size)])  # every one is new
+    except StopIteration as done:
+        outcomes = done.value
+    assert outcomes == [Accepted.NEW] * batch_size
+    return sent
+
+
+def test_a_batch_is_one_insert_over_arrays_or_a_few_multi_row_ones() -> None:
+    """PostgreSQL takes any batch as one statement of one shape (one round trip); SQLite, without
+    array parameters, as power-of-two chunks (37 = 32 + 4 + 1)."""
+    [array_insert] = statements_for(37, arrays=True)
+    assert "unnest(" in array_insert and statements_for(5, arrays=True) == [array_insert]
+    chunks = statements_for(37, arrays=False)
+    assert [sql.count("(?, ?, ?, ?, ?, ?, ?)") for sql in chunks] == [32, 4, 1]
 
 
 async def test_a_failed_group_commit_tells_each_caller_and_the_next_batch_still_runs(

@@ -30,6 +30,8 @@ ResultT = TypeVar("ResultT")
 class OpStore(abc.ABC):
     """A `Store` whose backend runs `queries` operations: writes in a transaction, reads without."""
 
+    ARRAY_PARAMETERS = False  # the driver binds lists as SQL arrays (`?::text[]`, `unnest`)
+
     @abc.abstractmethod
     async def open(self) -> None: ...
 
@@ -47,7 +49,9 @@ class OpStore(abc.ABC):
 
     @functools.cached_property
     def _accepts(self) -> _GroupCommit[tuple[DeliveryIn, float], Accepted]:
-        return _GroupCommit(lambda batch: self._write_op(q.accept_deliveries(batch)))
+        return _GroupCommit(
+            lambda batch: self._write_op(q.accept_deliveries(batch, arrays=self.ARRAY_PARAMETERS))
+        )
 
     async def accept_delivery(self, delivery: DeliveryIn, *, now: float) -> Accepted:
         return await self._accepts.submit((delivery, now))

@@ -53,6 +53,8 @@ def to_postgres(sql: str) -> str:
 class PostgresStore(OpStore):
     """`Store` on PostgreSQL, chosen by DATABASE_URL=postgresql://…"""
 
+    ARRAY_PARAMETERS = True
+
     def __init__(
         self, dsn: str, *, schema: str | None = None, min_size: int = 2, max_size: int = 10
     ) -> None:

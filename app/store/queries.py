@@ -154,34 +154,49 @@ def _audit(row: dict[str, Any]) -> AuditEvent:
 # -- deliveries and jobs ---------------------------------------------------------------------------
 
 
-def accept_deliveries(batch: Sequence[tuple[DeliveryIn, float]]) -> Op[list[Accepted]]:
+# PostgreSQL takes a whole batch as one statement over column arrays: one shape for every batch size,
+# one round trip, and less client CPU per row than a multi-row VALUES list.
+_INSERT_DELIVERY_ARRAYS = (
+    "INSERT INTO deliveries (guid, event, hook_id, state, payload, received_at, updated_at)"
+    " SELECT guid, event, hook_id, ?, payload, received_at, received_at FROM unnest("
+    "?::text[], ?::text[], ?::text[], ?::text[], ?::double precision[])"
+    " AS batch (guid, event, hook_id, payload, received_at)"
+    " ON CONFLICT DO NOTHING RETURNING guid"
+)
+
+
+def accept_deliveries(
+    batch: Sequence[tuple[DeliveryIn, float]], *, arrays: bool = False
+) -> Op[list[Accepted]]:
     """Store verified deliveries (each with its arrival time), unrouted, before they are acknowledged:
-    a few multi-row inserts for the whole batch, and one update only when some GUID was seen before.
+    one insert over column arrays (`arrays`, PostgreSQL) or a few multi-row inserts, and one update
+    only when some GUID was seen before.
 
     A GUID seen before is a duplicate unless its processing failed: GitHub's redelivery reuses the
     GUID, so a failed delivery goes back to be routed again (and its failed jobs run again). The same
     GUID twice in one batch is new once and a duplicate after.
     """
+    rows = [
+        (d.guid, d.event, d.hook_id, d.payload.decode("utf-8", errors="replace"), now)
+        for d, now in batch
+    ]
     new: set[str] = set()
-    start = 0
-    for size in _power_of_two_chunks(len(batch)):
-        args: list[Any] = []
-        for delivery, now in batch[start : start + size]:
-            args += [
-                delivery.guid,
-                delivery.event,
-                delivery.hook_id,
-                DeliveryState.PENDING.value,
-                delivery.payload.decode("utf-8", errors="replace"),
-                now,
-                now,
-            ]
-        start += size
-        # Only `?` placeholders are spliced in; every value is a bound parameter.
-        rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * size)
-        insert = f"INSERT INTO deliveries (guid, event, hook_id, state, payload, received_at, updated_at) VALUES {rows}"  # noqa: S608
-        inserted = yield _all(insert + " ON CONFLICT DO NOTHING RETURNING guid", *args)
+    if arrays:
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        inserted = yield _all(_INSERT_DELIVERY_ARRAYS, DeliveryState.PENDING.value, *columns)
         new.update(r["guid"] for r in inserted)
+    else:
+        start = 0
+        for size in _power_of_two_chunks(len(rows)):
+            args: list[Any] = []
+            for guid, event, hook_id, payload, now in rows[start : start + size]:
+                args += [guid, event, hook_id, DeliveryState.PENDING.value, payload, now, now]
+            start += size
+            # Only `?` placeholders are spliced in; every value is a bound parameter.
+            values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * size)
+            insert = f"INSERT INTO deliveries (guid, event, hook_id, state, payload, received_at, updated_at) VALUES {values}"  # noqa: S608
+            inserted = yield _all(insert + " ON CONFLICT DO NOTHING RETURNING guid", *args)
+            new.update(r["guid"] for r in inserted)
     seen = sorted({d.guid for d, _ in batch} - new)
     retried: set[str] = set()
     if seen:
