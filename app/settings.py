@@ -49,9 +49,8 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"  # noqa: S104 - a service in a container listens on every interface
     port: int = Field(default=3000, ge=0, le=65535)
     public_url: str | None = None  # where GitHub reaches us; used by the registration page
-    web_concurrency: int = Field(
-        default=1, ge=1, le=64
-    )  # `serve` processes on the port (PostgreSQL)
+    # `serve` processes sharing the port; more than one needs PostgreSQL.
+    web_concurrency: int = Field(default=1, ge=1, le=64)
 
     # Storage and work.
     database_url: str = "sqlite:///./self-improve.db"
@@ -118,6 +117,10 @@ class Settings(BaseSettings):
         if self.private_key is not None and self.private_key_path is not None:
             raise ValueError("PRIVATE_KEY and PRIVATE_KEY_PATH: set one, not both")
         return self
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.database_url.startswith(("postgresql://", "postgres://"))
 
     @property
     def registered(self) -> bool:

@@ -26,9 +26,8 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CHILD = (
-    "SELF_IMPROVE_SERVE_PROCESS"  # set in each process the parent starts: serve, never supervise
-)
+# Set in each process the parent starts: it serves, and never supervises in turn.
+CHILD = "SELF_IMPROVE_SERVE_PROCESS"
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client when it is imported
 
 
@@ -40,7 +39,7 @@ def processes_problem(settings: Settings, processes: int) -> str | None:
     """Why `processes` processes cannot serve with these settings, or None."""
     if processes <= 1:
         return None
-    if not settings.database_url.startswith(("postgresql://", "postgres://")):
+    if not settings.uses_postgres:
         return (
             "WEB_CONCURRENCY: several processes need DATABASE_URL=postgresql://…"
             " (SQLite admits one writing process at a time)"

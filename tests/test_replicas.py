@@ -233,15 +233,17 @@ def alive(pid: int) -> bool:
     return True
 
 
+def listening_pids(app: AppProcess) -> list[int] | None:
+    """The pids of the two serving processes, once both have logged that they listen."""
+    pids = sorted({d["pid"] for d in logged(app, "listening")})
+    return pids if len(pids) == 2 else None
+
+
 async def both_listening(app: AppProcess) -> list[int]:
-    pids = await wait_until(
-        lambda: len({d["pid"] for d in logged(app, "listening")}) == 2,
-        within=30,
-        what="both processes listening",
-        app=app,
+    pids: list[int] = await wait_until(
+        lambda: listening_pids(app), within=30, what="both processes listening", app=app
     )
-    assert pids
-    return [d["pid"] for d in logged(app, "serve process started")]
+    return pids
 
 
 async def test_two_processes_on_one_port_process_fifty_triggers_once_each(
