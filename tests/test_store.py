@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.parse
 
 import asyncpg
 import pytest
@@ -430,3 +431,77 @@ async def test_postgres_compresses_stored_payloads_with_lz4() -> None:
             await store.close()
         await conn.close()
         await drop_schema(schema)
+
+
+class _RoundTrips:
+    """A loopback TCP proxy in front of PostgreSQL that counts round trips on the wire: every
+    simple query and every extended-protocol Sync ends with one ReadyForQuery ('Z') message."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.dsn = ""
+        self._upstream = urllib.parse.urlsplit(POSTGRES_URL)
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> _RoundTrips:
+        self._server = await asyncio.start_server(self._pipe, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        user = f"{self._upstream.username}@" if self._upstream.username else ""
+        self.dsn = f"postgresql://{user}127.0.0.1:{port}{self._upstream.path}?sslmode=disable"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _pipe(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection(
+            self._upstream.hostname, self._upstream.port or 5432
+        )
+
+        async def upstream() -> None:
+            while data := await client_r.read(65536):
+                server_w.write(data)
+            server_w.close()
+
+        async def downstream() -> None:  # server messages: a type byte, then a length with itself
+            pending = b""
+            while data := await server_r.read(65536):
+                client_w.write(data)
+                pending += data
+                while len(pending) >= 5 and len(pending) > (
+                    size := int.from_bytes(pending[1:5], "big")
+                ):
+                    self.count += pending[:1] == b"Z"
+                    pending = pending[1 + size :]
+            client_w.close()
+
+        await asyncio.gather(upstream(), downstream(), return_exceptions=True)
+
+
+@pytest.mark.postgres
+async def test_postgres_writes_a_batch_of_new_deliveries_in_one_round_trip() -> None:
+    """The intake's batch is its one insert: no BEGIN and COMMIT around it (the statement commits
+    on its own) and no session reset when the connection goes back to the pool."""
+    schema = await postgres_schema()
+    async with _RoundTrips() as wire:
+        store = PostgresStore(wire.dsn, schema=schema, min_size=1, max_size=1)
+        await store.open()
+        try:
+            # the first batch prepares the insert and learns the array types
+            assert await store.accept_delivery(delivery("warm"), now=0.0) is Accepted.NEW
+            wire.count = 0
+            outcomes = await asyncio.gather(
+                *(store.accept_delivery(delivery(f"d{i}"), now=1.0) for i in range(10))
+            )
+            assert outcomes == [Accepted.NEW] * 10
+            assert wire.count == 1
+            # committed for everyone, not just inside that connection
+            conn = await asyncpg.connect(POSTGRES_URL, server_settings={"search_path": schema})
+            try:
+                assert await conn.fetchval("SELECT count(*) FROM deliveries") == 11
+            finally:
+                await conn.close()
+        finally:
+            await store.close()
+            await drop_schema(schema)

@@ -47,10 +47,17 @@ class OpStore(abc.ABC):
     @abc.abstractmethod
     async def _read_op(self, op: q.Op[T]) -> T: ...
 
+    async def _write_each_op(self, op: q.Op[T]) -> T:
+        """A write whose statements may each commit on their own: the op stays correct if it stops
+        between two of them. One transaction unless the backend saves round trips without it."""
+        return await self._write_op(op)
+
     @functools.cached_property
     def _accepts(self) -> _GroupCommit[tuple[DeliveryIn, float], Accepted]:
         return _GroupCommit(
-            lambda batch: self._write_op(q.accept_deliveries(batch, arrays=self.ARRAY_PARAMETERS))
+            lambda batch: self._write_each_op(
+                q.accept_deliveries(batch, arrays=self.ARRAY_PARAMETERS)
+            )
         )
 
     async def accept_delivery(self, delivery: DeliveryIn, *, now: float) -> Accepted:
