@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.parse
+from typing import Any
 
 import asyncpg
 import pytest
@@ -22,7 +23,8 @@ from app.store.base import (
     RunIn,
     Store,
 )
-from app.store.postgres import PostgresStore, payload_compression
+from app.store.ops_store import OpStore
+from app.store.postgres import PostgresStore, payload_storage
 from app.store.sqlite import SQLiteStore
 from tests.store_backends import POSTGRES_URL, drop_schema, postgres_schema
 
@@ -135,7 +137,7 @@ def test_a_batch_is_one_insert_over_arrays_or_a_few_multi_row_ones() -> None:
     [array_insert] = statements_for(37, arrays=True)
     assert "unnest(" in array_insert and statements_for(5, arrays=True) == [array_insert]
     chunks = statements_for(37, arrays=False)
-    assert [sql.count("(?, ?, ?, ?, ?, ?, ?)") for sql in chunks] == [32, 4, 1]
+    assert [sql.count("(?, ?, ?, ?, '', ?, ?, ?)") for sql in chunks] == [32, 4, 1]
 
 
 async def test_a_failed_group_commit_tells_each_caller_and_the_next_batch_still_runs(
@@ -389,9 +391,69 @@ async def test_installations_and_meta(store: Store) -> None:
     assert await store.ping()
 
 
+async def test_payloads_are_stored_packed_and_route_back_whole(store: Store) -> None:
+    """The intake stores each payload as an lz4 frame; routing reads it back byte for byte (bodies
+    that are not UTF-8 as text with replacement characters). Rows stored before packing (text in
+    `payload`) still route, and a damaged frame fails only its own delivery, saying why."""
+    big = json.dumps({"action": "labeled", "body": "é ✓ " * 20_000}, ensure_ascii=False)
+    bodies = {"big": big.encode(), "not-utf8": b'{"x": "\xff"}'}
+    for guid, body in bodies.items():
+        new = DeliveryIn(guid=guid, event="issues", hook_id="1", payload=body)
+        assert await store.accept_delivery(new, now=1.0) is Accepted.NEW
+    [packed] = await _raw(
+        store, q._all("SELECT payload, payload_lz4 FROM deliveries WHERE guid = ?", "big")
+    )
+    assert packed["payload"] == "" and len(packed["payload_lz4"]) < len(big.encode()) / 10
+    await _raw(  # a row as stored before packing
+        store,
+        q._run(
+            "INSERT INTO deliveries (guid, event, state, payload, received_at, updated_at)"
+            " VALUES ('before', 'issues', 'pending', '{\"old\": true}', 2.0, 2.0)"
+        ),
+    )
+    damaged = DeliveryIn(guid="damaged", event="issues", hook_id="1", payload=b"{}")
+    await store.accept_delivery(damaged, now=0.5)
+    await _raw(
+        store,
+        q._run(
+            "UPDATE deliveries SET payload_lz4 = ? WHERE guid = 'damaged'",
+            b"\x04\x22\x4d\x18 not a frame",
+        ),
+    )
+    read: list[str] = []
+
+    def router(event: str, body: str) -> Routing:
+        read.append(body)
+        return Routing()
+
+    routed = await store.route_deliveries(router, limit=10, now=3.0)
+    assert [(r.guid, r.outcome) for r in routed] == [
+        ("damaged", Routed.FAILED),
+        ("big", Routed.IGNORED),
+        ("not-utf8", Routed.IGNORED),
+        ("before", Routed.IGNORED),
+    ]
+    assert sorted(read) == sorted([big, '{"x": "\ufffd"}', '{"old": true}'])
+    failed = await store.get_delivery("damaged")
+    assert failed is not None and failed.state is DeliveryState.FAILED
+    assert failed.error is not None
+    assert failed.error.startswith("the stored payload cannot be unpacked: LZ4F_")
+
+
+async def _raw(store: Store, stmt: q.Stmt) -> Any:
+    """One statement through the store's own driver: a test's way to look at or damage rows."""
+    assert isinstance(store, OpStore)
+
+    def op() -> q.Op[Any]:
+        return (yield stmt)
+
+    return await store._write_op(op())
+
+
 @pytest.mark.postgres
-async def test_postgres_compresses_stored_payloads_with_lz4() -> None:
-    """Payloads are TOASTed with lz4 where the server offers it, also in a store made before."""
+async def test_postgres_keeps_packed_payloads_as_they_are() -> None:
+    """PostgreSQL does not try to compress the packed payloads again (STORAGE EXTERNAL), also in a
+    store made before that setting."""
     schema = await postgres_schema()
     conn = await asyncpg.connect(POSTGRES_URL, server_settings={"search_path": schema})
     stores: list[PostgresStore] = []
@@ -402,30 +464,11 @@ async def test_postgres_compresses_stored_payloads_with_lz4() -> None:
         return stores[-1]
 
     try:
-        offered = await conn.fetchval(
-            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
-        )
-        first = await opened()
-        assert await payload_compression(conn) == ("lz4" if offered else "default")
-        big = json.dumps({"action": "labeled", "body": [f"line {i}" for i in range(2000)]})
-        await first.accept_delivery(
-            DeliveryIn(guid="big", event="issues", hook_id="1", payload=big.encode()), now=1.0
-        )
-        assert await conn.fetchval(
-            "SELECT pg_column_compression(payload) FROM deliveries WHERE guid = 'big'"
-        ) == ("lz4" if offered else "pglz")
-        # a store made before this setting (pglz) is moved to lz4 when a replica opens it
-        await conn.execute("ALTER TABLE deliveries ALTER COLUMN payload SET COMPRESSION pglz")
-        again = await opened()
-        assert await payload_compression(conn) == ("lz4" if offered else "pglz")
-        bodies: list[str] = []
-
-        def read(event: str, body: str) -> Routing:
-            bodies.append(body)
-            return Routing()
-
-        await again.route_deliveries(read, limit=10, now=2.0)
-        assert bodies == [big]  # the compressed payload reads back whole
+        await opened()
+        assert await payload_storage(conn) == "external"
+        await conn.execute("ALTER TABLE deliveries ALTER COLUMN payload_lz4 SET STORAGE EXTENDED")
+        await opened()
+        assert await payload_storage(conn) == "external"
     finally:
         for store in stores:
             await store.close()

@@ -253,15 +253,20 @@ RUN_UPDATABLE = frozenset(
 RUN_JSON_FIELDS = frozenset({"snapshot", "diagnosis", "effects"})
 
 
-def migrations(id_column: str) -> list[tuple[int, str]]:
-    """The numbered migrations, with `{{id}}` spelled in the backend's dialect."""
+def migrations(id_column: str, bytes_column: str) -> list[tuple[int, str]]:
+    """The numbered migrations, with `{{id}}` and `{{bytes}}` spelled in the backend's dialect."""
     folder = resources.files("app.store") / "migrations"
     found = []
     for entry in folder.iterdir():
         name = entry.name
         if name.endswith(".sql") and name[:3].isdigit():
             found.append(
-                (int(name[:3]), entry.read_text(encoding="utf-8").replace("{{id}}", id_column))
+                (
+                    int(name[:3]),
+                    entry.read_text(encoding="utf-8")
+                    .replace("{{id}}", id_column)
+                    .replace("{{bytes}}", bytes_column),
+                )
             )
     return sorted(found)
 

@@ -21,25 +21,21 @@ _PLACEHOLDER = re.compile(r"\?")
 _MIGRATION_LOCK = 0x5E1F1A9  # advisory lock id: one replica migrates, the others wait
 
 
-async def _compress_payloads_with_lz4(conn: asyncpg.Connection) -> None:
-    """Stored webhook payloads (about 13 KB each) are TOASTed and compressed as they arrive. pglz,
-    the default, cost PostgreSQL about 180 µs of CPU per delivery here; lz4 about 70 µs at the same
-    size on disk (about 3.3 KB). Set once, where the server offers lz4 (PostgreSQL 14+ built with it);
-    older rows keep their compression and read the same."""
-    offered = await conn.fetchval(
-        "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
-    )
-    if offered and await payload_compression(conn) != "lz4":
-        await conn.execute("ALTER TABLE deliveries ALTER COLUMN payload SET COMPRESSION lz4")
+async def _store_packed_payloads_as_they_are(conn: asyncpg.Connection) -> None:
+    """`payload_lz4` arrives compressed: PostgreSQL is told not to try again (STORAGE EXTERNAL), which
+    saves it about 8 µs of CPU per delivery over its default attempt with pglz. Large rows still go
+    out of line."""
+    if await payload_storage(conn) != "external":
+        await conn.execute("ALTER TABLE deliveries ALTER COLUMN payload_lz4 SET STORAGE EXTERNAL")
 
 
-async def payload_compression(conn: asyncpg.Connection) -> str:
-    """How new stored payloads are compressed: `lz4`, `pglz`, or `default` (the server's setting)."""
+async def payload_storage(conn: asyncpg.Connection) -> str:
+    """How PostgreSQL stores `payload_lz4`: `external` (as it is) or `extended` (compressing)."""
     code = await conn.fetchval(
-        "SELECT attcompression::text FROM pg_attribute"
-        " WHERE attrelid = 'deliveries'::regclass AND attname = 'payload'"
+        "SELECT attstorage::text FROM pg_attribute"
+        " WHERE attrelid = 'deliveries'::regclass AND attname = 'payload_lz4'"
     )
-    return {"l": "lz4", "p": "pglz"}.get(code, "default")
+    return {"e": "external", "x": "extended", "m": "main", "p": "plain"}[code]
 
 
 @functools.lru_cache(maxsize=256)  # a few dozen shapes in all; the intake's insert runs per batch
@@ -90,13 +86,13 @@ class PostgresStore(OpStore):
                 " (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ DEFAULT now())"
             )
             done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-            for version, sql in migrations("BIGSERIAL PRIMARY KEY"):
+            for version, sql in migrations("BIGSERIAL PRIMARY KEY", "BYTEA"):
                 if version in done:
                     continue
                 for statement in split_statements(sql):
                     await conn.execute(statement)
                 await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
-            await _compress_payloads_with_lz4(conn)
+            await _store_packed_payloads_as_they_are(conn)
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -12,6 +12,8 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+import lz4.frame
+
 from app.store.base import (
     RUN_JSON_FIELDS,
     RUN_UPDATABLE,
@@ -157,12 +159,26 @@ def _audit(row: dict[str, Any]) -> AuditEvent:
 # PostgreSQL takes a whole batch as one statement over column arrays: one shape for every batch size,
 # one round trip, and less client CPU per row than a multi-row VALUES list.
 _INSERT_DELIVERY_ARRAYS = (
-    "INSERT INTO deliveries (guid, event, hook_id, state, payload, received_at, updated_at)"
-    " SELECT guid, event, hook_id, ?, payload, received_at, received_at FROM unnest("
-    "?::text[], ?::text[], ?::text[], ?::text[], ?::double precision[])"
-    " AS batch (guid, event, hook_id, payload, received_at)"
+    "INSERT INTO deliveries"
+    " (guid, event, hook_id, state, payload, payload_lz4, received_at, updated_at)"
+    " SELECT guid, event, hook_id, ?, '', payload_lz4, received_at, received_at FROM unnest("
+    "?::text[], ?::text[], ?::text[], ?::bytea[], ?::double precision[])"
+    " AS batch (guid, event, hook_id, payload_lz4, received_at)"
     " ON CONFLICT DO NOTHING RETURNING guid"
 )
+
+
+def _pack(payload: bytes) -> bytes:
+    """A payload as stored: an lz4 frame (about a fifth of a webhook's JSON, in about 4 µs)."""
+    return bytes(lz4.frame.compress(payload))
+
+
+def _payload_text(row: dict[str, Any]) -> str:
+    """A stored payload as text: unpacked from `payload_lz4`, or as stored before it existed."""
+    packed = row["payload_lz4"]
+    if packed is None:
+        return str(row["payload"])
+    return bytes(lz4.frame.decompress(packed)).decode("utf-8", errors="replace")
 
 
 def accept_deliveries(
@@ -176,10 +192,7 @@ def accept_deliveries(
     GUID, so a failed delivery goes back to be routed again (and its failed jobs run again). The same
     GUID twice in one batch is new once and a duplicate after.
     """
-    rows = [
-        (d.guid, d.event, d.hook_id, d.payload.decode("utf-8", errors="replace"), now)
-        for d, now in batch
-    ]
+    rows = [(d.guid, d.event, d.hook_id, _pack(d.payload), now) for d, now in batch]
     new: set[str] = set()
     if arrays:
         columns = [list(column) for column in zip(*rows, strict=True)]
@@ -189,12 +202,12 @@ def accept_deliveries(
         start = 0
         for size in _power_of_two_chunks(len(rows)):
             args: list[Any] = []
-            for guid, event, hook_id, payload, now in rows[start : start + size]:
-                args += [guid, event, hook_id, DeliveryState.PENDING.value, payload, now, now]
+            for guid, event, hook_id, packed, now in rows[start : start + size]:
+                args += [guid, event, hook_id, DeliveryState.PENDING.value, packed, now, now]
             start += size
             # Only `?` placeholders are spliced in; every value is a bound parameter.
-            values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * size)
-            insert = f"INSERT INTO deliveries (guid, event, hook_id, state, payload, received_at, updated_at) VALUES {values}"  # noqa: S608
+            values = ", ".join(["(?, ?, ?, ?, '', ?, ?, ?)"] * size)
+            insert = f"INSERT INTO deliveries (guid, event, hook_id, state, payload, payload_lz4, received_at, updated_at) VALUES {values}"  # noqa: S608
             inserted = yield _all(insert + " ON CONFLICT DO NOTHING RETURNING guid", *args)
             new.update(r["guid"] for r in inserted)
     seen = sorted({d.guid for d, _ in batch} - new)
@@ -241,20 +254,28 @@ def route_deliveries(router: Router, limit: int, now: float) -> Op[list[RoutedDe
     the error, keeping the payload, so a fixed app can route it again on a redelivery.
     """
     rows = yield _all(
-        "SELECT guid, event, payload, attempts FROM deliveries WHERE state = ?"
+        "SELECT guid, event, payload, payload_lz4, attempts FROM deliveries WHERE state = ?"
         " ORDER BY received_at, guid LIMIT ? /*lock-for-claim*/",
         DeliveryState.PENDING.value,
         limit,
     )
     routed = []
     for row in rows:
-        try:
-            routing = router(row["event"], row["payload"])
-        except Exception as exc:  # a routing bug must not wedge the queue behind this delivery
-            routing = Routing(error=f"routing raised {type(exc).__name__}: {exc}")
+        routing = _route_row(router, row)
         result = yield from _route_one(row["guid"], row["event"], row["attempts"] > 1, routing, now)
         routed.append(result)
     return routed
+
+
+def _route_row(router: Router, row: dict[str, Any]) -> Routing:
+    try:
+        text = _payload_text(row)
+    except RuntimeError as exc:  # lz4's error for a damaged frame
+        return Routing(error=f"the stored payload cannot be unpacked: {exc}")
+    try:
+        return router(row["event"], text)
+    except Exception as exc:  # a routing bug must not wedge the queue behind this delivery
+        return Routing(error=f"routing raised {type(exc).__name__}: {exc}")
 
 
 def _route_one(

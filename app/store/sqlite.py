@@ -83,7 +83,7 @@ class SQLiteStore(OpStore):
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL)"
         )
         done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-        for version, sql in migrations("INTEGER PRIMARY KEY AUTOINCREMENT"):
+        for version, sql in migrations("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB"):
             if version in done:
                 continue
             conn.execute("BEGIN IMMEDIATE")
