@@ -11,9 +11,9 @@ and memory a stored delivery costs, and, after the servers stop, how fast the wo
 stored deliveries into jobs and what a queued job costs on disk.
 
 The senders share the machine with the servers, so they are kept cheap: by default pre-serialised
-requests on raw keep-alive sockets (30 to 70 µs of CPU per request here, as the machine varies). `--client aiohttp` sends
-through aiohttp's client instead, which costs 160 to 180 µs per request, close to what a server under
-test spends.
+requests on raw keep-alive sockets (30 to 70 µs of CPU per request here, as the machine varies).
+`--client aiohttp` sends through aiohttp's client instead, which costs several times that, close to
+what a server under test spends.
 
     .venv/bin/python benchmarks/load.py [--requests 6000] [--rounds 3] [--concurrency 50]
                                         [--client raw|aiohttp] [--processes 2]
